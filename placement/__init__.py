@@ -1,0 +1,15 @@
+"""Interference-aware placement of ML inference models on heterogeneous machines.
+
+>>> from placement import Instance, solve, evaluate                       # doctest: +SKIP
+>>> inst = Instance.load("instances/demo.json")                           # doctest: +SKIP
+>>> sol = solve(inst, solver="cpsat", time_limit=10, seed=0)               # doctest: +SKIP
+>>> sol.status, sol.assignment, sol.summary.mean_degradation              # doctest: +SKIP
+"""
+
+from placement.api import solve
+from placement.errors import InputError
+from placement.evaluate import evaluate, verify
+from placement.schema import Instance
+from placement.solution import Solution
+
+__all__ = ["Instance", "InputError", "Solution", "evaluate", "solve", "verify"]

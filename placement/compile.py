@@ -1,0 +1,88 @@
+"""Instance (names, JSON) -> Problem (indices, NumPy arrays, the slowdown function)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from placement.interference import Interference, SetPredictor, SlowdownSource
+from placement.schema import Instance
+from solvers.problem import Problem
+
+
+def compile_problem(
+    instance: Instance,
+    source: SlowdownSource | None = None,
+    predictor: SetPredictor | None = None,
+) -> Problem:
+    """Build the numeric problem.
+
+    ``source`` replaces the instance's own interference data (the generator's ground truth
+    does this to compute true figures); ``predictor`` plugs a learned predictor into the
+    instance's slowdown function (see :class:`~placement.interference.Interference`).
+    """
+    if source is None:
+        source = Interference(instance, predictor)
+    models = [m.name for m in instance.models]
+    types = [t.name for t in instance.machine_types]
+    model_index = {n: i for i, n in enumerate(models)}
+    type_index = {n: i for i, n in enumerate(types)}
+    resources: list[str] = []
+    for t in instance.machine_types:
+        resources += [k for k in t.capacity if k not in resources]
+    for m in instance.models:
+        resources += [k for k in m.requests if k not in resources]
+    res_index = {k: i for i, k in enumerate(resources)}
+
+    machines = instance.machine_ids()
+    replicas = instance.replica_ids()
+    M, T, K = len(models), len(types), len(resources)
+    requests = np.zeros((M, K))
+    solo = np.full((M, T), np.nan)
+    for i, m in enumerate(instance.models):
+        for k, v in m.requests.items():
+            requests[i, res_index[k]] = v
+        for t, v in m.latency_ms.items():
+            solo[i, type_index[t]] = v
+    capacity = np.zeros((T, K))  # a resource a type lacks counts as capacity 0 there
+    for j, t in enumerate(instance.machine_types):
+        for k, v in t.capacity.items():
+            capacity[j, res_index[k]] = v
+
+    def slowdown(target: int, co_runners: frozenset[int], machine_type: int) -> float:
+        return source.slowdown(
+            models[target], frozenset(models[c] for c in co_runners), types[machine_type]
+        )
+
+    problem = Problem(
+        model_names=tuple(models),
+        type_names=tuple(types),
+        machine_ids=tuple(mid for mid, _ in machines),
+        resource_names=tuple(resources),
+        replica_ids=tuple(rid for rid, _ in replicas),
+        replica_model=np.array([model_index[m] for _, m in replicas], dtype=np.int64),
+        machine_type=np.array([type_index[t] for _, t in machines], dtype=np.int64),
+        requests=requests,
+        capacity=capacity,
+        solo_latency=solo,
+        slo=np.array([m.slo_ms for m in instance.models], dtype=float),
+        weight=np.array([m.weight for m in instance.models], dtype=float),
+        cost=np.array([t.cost_per_hour for t in instance.machine_types], dtype=float),
+        pair_slowdown=np.ones((T, M, M)),
+        slowdown_fn=slowdown,
+        objective=instance.objective.minimize,
+        slo_mode=instance.objective.slo,
+        max_per_machine=instance.limits.max_models_per_machine,
+        name=instance.name,
+    )
+    present = problem.machines_per_type > 0
+    allowed = problem.allowed
+    pair_limit_ok = problem.max_per_machine is None or problem.max_per_machine >= 2
+    for t in range(T):
+        if not present[t] or not pair_limit_ok:
+            continue
+        hosted = np.flatnonzero(allowed[:, t])
+        for a in hosted:
+            for b in hosted:
+                if a != b:
+                    problem.pair_slowdown[t, a, b] = problem.slowdown(a, (b,), t)
+    return problem

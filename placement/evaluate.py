@@ -1,0 +1,133 @@
+"""The one evaluator and the one verifier, over names.
+
+``evaluate(instance, assignment)`` recomputes every figure of a solution from the assignment
+and the instance's interference data (or a ground truth, with ``source=``). Solvers never
+report figures of their own; :func:`placement.api.solve` passes their assignment through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from placement.compile import compile_problem
+from placement.interference import SetPredictor, SlowdownSource
+from placement.schema import Instance
+from placement.solution import MachineFigures, ReplicaFigures, Solution, Summary
+from solvers.metrics import evaluate_assignment, residents, violations
+from solvers.problem import Problem
+
+
+class AssignmentError(ValueError):
+    """The assignment names replicas or machines the instance does not have."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{p}: {m}" for p, m in problems))
+
+
+def to_array(problem: Problem, assignment: Mapping[str, str]) -> np.ndarray:
+    """Replica id -> machine id mapping as the solvers' index array (-1 = unplaced)."""
+    machine_index = {m: i for i, m in enumerate(problem.machine_ids)}
+    replica_index = {r: i for i, r in enumerate(problem.replica_ids)}
+    errors: list[tuple[str, str]] = []
+    out = np.full(problem.n_replicas, -1, dtype=np.int64)
+    for rid, mid in assignment.items():
+        if rid not in replica_index:
+            errors.append((f"assignment.{rid}", "unknown replica; expected ids like <model>#<r>"))
+        elif mid not in machine_index:
+            errors.append((f"assignment.{rid}", f"unknown machine {mid!r}"))
+        else:
+            out[replica_index[rid]] = machine_index[mid]
+    if errors:
+        raise AssignmentError(errors)
+    return out
+
+
+def to_mapping(problem: Problem, assignment: np.ndarray) -> dict[str, str]:
+    return {
+        problem.replica_ids[r]: problem.machine_ids[n]
+        for r, n in enumerate(assignment.tolist())
+        if n >= 0
+    }
+
+
+def figures(problem: Problem, assignment: np.ndarray) -> dict:
+    """Per-replica, per-machine and summary figures of an index assignment."""
+    metrics = evaluate_assignment(problem, assignment)
+    replicas: dict[str, ReplicaFigures] = {}
+    machines: dict[str, MachineFigures] = {}
+    for n, reps in residents(problem, assignment).items():
+        t = int(problem.machine_type[n])
+        mid = problem.machine_ids[n]
+        models = [int(problem.replica_model[r]) for r in reps]
+        for r, m in zip(reps, models, strict=True):
+            replicas[problem.replica_ids[r]] = ReplicaFigures(
+                model=problem.model_names[m],
+                machine=mid,
+                machine_type=problem.type_names[t],
+                slowdown=round(float(metrics.slowdown[r]), 9),
+                latency_ms=round(float(metrics.latency_ms[r]), 9),
+                slo_ms=float(problem.slo[m]),
+                slo_met=bool(metrics.slo_met[r]),
+            )
+        used = problem.requests[models].sum(axis=0)
+        machines[mid] = MachineFigures(
+            type=problem.type_names[t],
+            replicas=[problem.replica_ids[r] for r in reps],
+            # resources of the type, and any requested resource the type lacks (over capacity)
+            used={
+                k: round(float(used[i]), 9)
+                for i, k in enumerate(problem.resource_names)
+                if problem.capacity[t, i] > 0 or used[i] > 0
+            },
+        )
+    summary = Summary(
+        mean_degradation=metrics.mean_degradation,
+        p99_degradation=metrics.p99_degradation,
+        max_degradation=metrics.max_degradation,
+        total_added_latency_ms=metrics.total_added_latency_ms,
+        slo_violations=metrics.slo_violations,
+        machines_used=metrics.machines_used,
+        cost_per_hour=metrics.cost_per_hour,
+    )
+    return {
+        "replicas": replicas,
+        "machines": machines,
+        "summary": summary,
+        "objective": metrics.objective(problem.objective),
+    }
+
+
+def evaluate(
+    instance: Instance,
+    assignment: Mapping[str, str],
+    *,
+    source: SlowdownSource | None = None,
+    predictor: SetPredictor | None = None,
+) -> Solution:
+    """Every figure of ``assignment`` on ``instance`` as a :class:`Solution` (solver "evaluate").
+
+    >>> sol = evaluate(inst, {"resnet50#0": "c5.2xlarge/0"})   # doctest: +SKIP
+    >>> sol.summary.mean_degradation                            # doctest: +SKIP
+    """
+    problem = compile_problem(instance, source=source, predictor=predictor)
+    array = to_array(problem, assignment)
+    found = violations(problem, array)
+    status = "feasible" if not found else "infeasible"
+    sol = Solution(
+        instance=instance.name,
+        solver="evaluate",
+        status=status,
+        assignment=dict(assignment),
+        diagnosis=found,
+        **figures(problem, array),
+    )
+    return sol
+
+
+def verify(instance: Instance, assignment: Mapping[str, str]) -> list[str]:
+    """Every violated constraint of ``assignment`` in words (empty = feasible)."""
+    problem = compile_problem(instance)
+    return violations(problem, to_array(problem, assignment))

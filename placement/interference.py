@@ -1,0 +1,106 @@
+"""The one slowdown function: what is the slowdown of ``target`` beside ``co_runners`` on a type.
+
+Every figure we report and every decision a solver makes goes through
+:meth:`Interference.slowdown`. Its rules, in order:
+
+1. no co-runners: 1.0;
+2. a set-wise entry for exactly this (type, target, co-runner set): that value;
+3. a single co-runner: its pairwise entry;
+4. otherwise, when a predictor was given: the predictor's value for the whole set;
+5. otherwise: the pairwise slowdowns composed by ``compose`` (additive, multiplicative, max).
+
+A pair with no entry takes ``missing`` (a number) or the predictor's value; values below 1.0
+are measurement noise and read as 1.0.
+
+Anything with a method ``slowdown(target, co_runners, machine_type) -> float`` over names
+(the generator's ground truth, a learned predictor) can stand in for this class wherever a
+slowdown source is expected.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Protocol
+
+from placement.schema import Instance
+
+
+class SlowdownSource(Protocol):
+    def slowdown(self, target: str, co_runners: frozenset[str], machine_type: str) -> float: ...
+
+
+class SetPredictor(Protocol):
+    """What a learned predictor offers the slowdown function (see ``placement.predictor``)."""
+
+    def predict_slowdown(self, target: str, co_runners: frozenset[str], machine_type: str) -> float: ...
+
+
+def compose(values: Iterable[float], rule: str) -> float:
+    """A set's slowdown from its pairs' slowdowns (each already >= 1)."""
+    vals = list(values)
+    if not vals:
+        return 1.0
+    if rule == "additive":
+        return 1.0 + sum(v - 1.0 for v in vals)
+    if rule == "multiplicative":
+        return math.prod(vals)
+    if rule == "max":
+        return max(vals)
+    raise ValueError(f"unknown compose rule {rule!r}")
+
+
+class MissingPairError(LookupError):
+    pass
+
+
+class Interference:
+    """Measured (or predicted) interference of one instance, as the one slowdown function."""
+
+    def __init__(self, instance: Instance, predictor: SetPredictor | None = None):
+        inter = instance.interference
+        self.compose_rule = inter.compose
+        self.missing = inter.missing if isinstance(inter.missing, float) else None
+        self.predictor = predictor
+        if inter.missing == "predict" and predictor is None:
+            raise ValueError(
+                'interference.missing is "predict": name a predictor (--predictor PATH, or '
+                "predictor= in solve())"
+            )
+        self.pairwise: dict[tuple[str, str, str], float] = {}
+        for e in inter.pairwise:
+            self.pairwise[(e.machine_type, e.target, e.with_)] = max(1.0, e.slowdown)
+        self.setwise: dict[tuple[str, str, frozenset[str]], float] = {}
+        for e in inter.setwise:
+            self.setwise[(e.machine_type, e.target, frozenset(e.with_))] = max(1.0, e.slowdown)
+
+    def pair(self, target: str, other: str, machine_type: str) -> float:
+        value = self.pairwise.get((machine_type, target, other))
+        if value is None:
+            value = self.setwise.get((machine_type, target, frozenset((other,))))
+        if value is None:
+            if self.predictor is not None:
+                value = self.predictor.predict_slowdown(target, frozenset((other,)), machine_type)
+            elif self.missing is not None:
+                value = self.missing
+            else:
+                raise MissingPairError(
+                    f"no slowdown for {target} with {other} on {machine_type}"
+                )
+        return max(1.0, float(value))
+
+    def slowdown(self, target: str, co_runners: frozenset[str], machine_type: str) -> float:
+        if not co_runners:
+            return 1.0
+        exact = self.setwise.get((machine_type, target, co_runners))
+        if exact is not None:
+            return exact
+        if len(co_runners) == 1:
+            (other,) = co_runners
+            return self.pair(target, other, machine_type)
+        if self.predictor is not None:
+            value = self.predictor.predict_slowdown(target, co_runners, machine_type)
+            return max(1.0, float(value))
+        return compose(
+            (self.pair(target, o, machine_type) for o in sorted(co_runners)), self.compose_rule
+        )

@@ -1,0 +1,86 @@
+"""Profiling measurements (SPEC section 8): one measured co-location per CSV row.
+
+```
+machine_type,target,co_runners,slowdown
+c5.2xlarge,resnet50,bert-base,1.31
+c5.2xlarge,resnet50,bert-base;yolo-v5,1.74
+c5.2xlarge,bert-base,,1.0
+```
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from placement.errors import InputError
+
+COLUMNS = ("machine_type", "target", "co_runners", "slowdown")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    machine_type: str
+    target: str
+    co_runners: frozenset[str]
+    slowdown: float
+
+    @property
+    def degree(self) -> int:
+        """How many models share the machine: 1 alone, 2 for a pair, ..."""
+        return 1 + len(self.co_runners)
+
+
+def read_measurements(path: str | Path) -> list[Measurement]:
+    """Read a measurements CSV; raises InputError naming the row and column on bad input."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(source, [("$", "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(source, [("$", f"cannot read the file ({exc})")]) from None
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise InputError(
+            source, [("header", f"missing columns {missing}; expected {','.join(COLUMNS)}")]
+        )
+    rows: list[Measurement] = []
+    problems: list[tuple[str, str]] = []
+    for i, row in enumerate(reader, start=2):  # line 1 is the header
+        where = f"line {i}"
+        mt, target = (row["machine_type"] or "").strip(), (row["target"] or "").strip()
+        co = frozenset(c.strip() for c in (row["co_runners"] or "").split(";") if c.strip())
+        if not mt:
+            problems.append((f"{where}.machine_type", "empty; expected a machine type name"))
+        if not target:
+            problems.append((f"{where}.target", "empty; expected a model name"))
+        if target in co:
+            problems.append((f"{where}.co_runners", "the target cannot be its own co-runner"))
+        try:
+            value = float(row["slowdown"])
+            if not value > 0 or value != value or value == float("inf"):
+                raise ValueError
+        except (TypeError, ValueError):
+            problems.append((f"{where}.slowdown", f"expected a positive number, got {row['slowdown']!r}"))
+            continue
+        rows.append(Measurement(mt, target, co, value))
+    if problems:
+        raise InputError(source, problems)
+    if not rows:
+        raise InputError(source, [("$", "no measurements; expected at least one row")])
+    return rows
+
+
+def measurements_csv(rows: Iterable[Measurement]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for m in rows:
+        writer.writerow([m.machine_type, m.target, ";".join(sorted(m.co_runners)), f"{m.slowdown:.6g}"])
+    return out.getvalue()

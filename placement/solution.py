@@ -1,0 +1,63 @@
+"""The solution file (SPEC section 3). Every number in it comes from the one evaluator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+StatusName = Literal["optimal", "feasible", "infeasible", "unknown"]
+
+
+class ReplicaFigures(BaseModel):
+    model: str
+    machine: str
+    machine_type: str
+    slowdown: float
+    latency_ms: float
+    slo_ms: float
+    slo_met: bool
+
+
+class MachineFigures(BaseModel):
+    type: str
+    replicas: list[str]
+    used: dict[str, float]
+
+
+class Summary(BaseModel):
+    mean_degradation: float
+    p99_degradation: float
+    max_degradation: float
+    total_added_latency_ms: float
+    slo_violations: int
+    machines_used: int
+    cost_per_hour: float
+
+
+class Solution(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    instance: str
+    solver: str
+    status: StatusName
+    objective: float | None = None
+    bound: float | None = None
+    gap: float | None = None
+    solve_seconds: float = 0.0
+    assignment: dict[str, str] = Field(default_factory=dict)
+    replicas: dict[str, ReplicaFigures] = Field(default_factory=dict)
+    machines: dict[str, MachineFigures] = Field(default_factory=dict)
+    summary: Summary | None = None
+    diagnosis: list[str] = Field(default_factory=list)
+    info: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Solution:
+        from placement.schema import load_json_model
+
+        return load_json_model(cls, path)
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")

@@ -1,0 +1,119 @@
+"""The numeric placement problem every solver sees.
+
+A :class:`Problem` knows nothing of JSON or files. Models, machine types, machines, replicas and
+resources are integer indices; names are kept only to write messages a user can read.
+
+Interference reaches solvers in two forms:
+
+* ``slowdown(target, co_runners, machine_type)``: THE slowdown function (set-wise entries,
+  composition rules, learned predictors all sit behind it). It is the authority: every
+  objective and every SLO check is computed with it.
+* ``pair_slowdown[t, a, b]``: the slowdown of model ``a`` when model ``b`` is its only
+  co-runner on type ``t`` (``slowdown(a, {b}, t)`` tabulated), for vectorized scoring and for
+  pricing in exact formulations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+SlowdownFn = Callable[[int, frozenset[int], int], float]
+ObjectiveName = Literal["mean_degradation", "added_latency", "max_degradation", "machines", "cost"]
+
+#: Slack on capacity and SLO comparisons, so float sums of requests do not flip feasibility.
+TOLERANCE = 1e-9
+
+
+@dataclass
+class Problem:
+    model_names: tuple[str, ...]
+    type_names: tuple[str, ...]
+    machine_ids: tuple[str, ...]
+    resource_names: tuple[str, ...]
+    replica_ids: tuple[str, ...]
+    replica_model: np.ndarray  # [R] model index of each replica
+    machine_type: np.ndarray  # [N] type index of each machine
+    requests: np.ndarray  # [M, K] what one replica of each model reserves
+    capacity: np.ndarray  # [T, K] capacity of one machine of each type
+    solo_latency: np.ndarray  # [M, T] ms; nan where the model cannot run on the type
+    slo: np.ndarray  # [M] ms
+    weight: np.ndarray  # [M]
+    cost: np.ndarray  # [T] per hour
+    pair_slowdown: np.ndarray  # [T, M, M], 1.0 on the diagonal
+    slowdown_fn: SlowdownFn
+    objective: ObjectiveName = "mean_degradation"
+    slo_mode: Literal["hard", "soft"] = "hard"
+    max_per_machine: int | None = None
+    name: str = "instance"
+    _cache: dict[tuple[int, frozenset[int], int], float] = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def n_replicas(self) -> int:
+        return int(self.replica_model.shape[0])
+
+    @property
+    def n_machines(self) -> int:
+        return int(self.machine_type.shape[0])
+
+    @property
+    def n_models(self) -> int:
+        return len(self.model_names)
+
+    @property
+    def n_types(self) -> int:
+        return len(self.type_names)
+
+    @property
+    def allowed(self) -> np.ndarray:
+        """[M, T] bool: the model has a solo latency on the type."""
+        return ~np.isnan(self.solo_latency)
+
+    @property
+    def replicas_per_model(self) -> np.ndarray:
+        return np.bincount(self.replica_model, minlength=self.n_models)
+
+    @property
+    def machines_per_type(self) -> np.ndarray:
+        return np.bincount(self.machine_type, minlength=self.n_types)
+
+    @property
+    def slot_limit(self) -> int:
+        """Most replicas one machine may hold (the per-machine limit, else the model count)."""
+        cap = self.n_models if self.max_per_machine is None else self.max_per_machine
+        return min(cap, self.n_models)
+
+    # ------------------------------------------------------------------ interference
+    def slowdown(self, target: int, co_runners: Iterable[int], machine_type: int) -> float:
+        """Slowdown of model ``target`` beside models ``co_runners`` on ``machine_type`` (>= 1)."""
+        key = (int(target), frozenset(int(c) for c in co_runners), int(machine_type))
+        value = self._cache.get(key)
+        if value is None:
+            value = 1.0 if not key[1] else max(1.0, float(self.slowdown_fn(*key)))
+            self._cache[key] = value
+        return value
+
+    def set_slowdowns(self, models: Iterable[int], machine_type: int) -> dict[int, float]:
+        """Slowdown of each model in a co-location set (one machine's residents)."""
+        members = frozenset(int(m) for m in models)
+        return {m: self.slowdown(m, members - {m}, machine_type) for m in members}
+
+    def fits(self, models: Iterable[int], machine_type: int) -> bool:
+        """Capacity and per-machine limit of a set of distinct models on one machine."""
+        ms = list(models)
+        if self.max_per_machine is not None and len(ms) > self.max_per_machine:
+            return False
+        used = self.requests[ms].sum(axis=0) if ms else np.zeros(len(self.resource_names))
+        return bool(np.all(used <= self.capacity[machine_type] + TOLERANCE))
+
+    def with_objective(self, objective: ObjectiveName, slo_mode: str | None = None) -> Problem:
+        """The same problem with another goal; shares the slowdown cache."""
+        from dataclasses import replace
+
+        return replace(
+            self, objective=objective, slo_mode=slo_mode or self.slo_mode, _cache=self._cache
+        )

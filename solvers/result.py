@@ -1,0 +1,43 @@
+"""One result type and one status vocabulary for every solver (as cvxpy and PuLP do)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+
+class Status(str, Enum):
+    OPTIMAL = "optimal"  # proved optimal (relative gap 0 within 1e-6)
+    FEASIBLE = "feasible"  # a solution; optimality not proved
+    INFEASIBLE = "infeasible"  # proved that no solution exists
+    UNKNOWN = "unknown"  # nothing found within the time limit
+
+    @property
+    def solved(self) -> bool:
+        return self in (Status.OPTIMAL, Status.FEASIBLE)
+
+
+#: Relative gap under which an exact solver may call its incumbent optimal.
+OPTIMALITY_GAP = 1e-6
+
+
+@dataclass
+class Result:
+    status: Status
+    assignment: np.ndarray | None  # [R] machine index per replica; None when nothing found
+    objective: float | None = None  # the solver's own value of problem.objective
+    bound: float | None = None  # proved lower bound (None for heuristics)
+    gap: float | None = None  # relative gap (objective - bound) / max(|objective|, eps)
+    seconds: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)  # "diagnosis", "solver", backend details
+
+
+def relative_gap(objective: float, bound: float) -> float:
+    """(objective - bound) / |objective|, 0 when both are 0; never negative."""
+    denom = max(abs(objective), 1e-9)
+    if abs(objective - bound) <= 1e-12:
+        return 0.0
+    return max(0.0, (objective - bound) / denom)
