@@ -41,3 +41,8 @@ class CrossCheckError(ValueError):
     def __init__(self, problems: Sequence[tuple[str, str]]):
         self.problems = list(problems)
         super().__init__("; ".join(f"{p}: {m}" for p, m in self.problems))
+
+
+class UsageError(ValueError):
+    """A request that cannot be carried out as asked (e.g. an instance that needs a predictor and
+    none was named). The CLI prints it and exits with code 2."""

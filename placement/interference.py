@@ -23,6 +23,7 @@ import math
 from collections.abc import Iterable
 from typing import Protocol
 
+from placement.errors import UsageError
 from placement.schema import Instance
 
 
@@ -63,8 +64,8 @@ class Interference:
         self.missing = inter.missing if isinstance(inter.missing, float) else None
         self.predictor = predictor
         if inter.missing == "predict" and predictor is None:
-            raise ValueError(
-                'interference.missing is "predict": name a predictor (--predictor PATH, or '
+            raise UsageError(
+                f'{instance.name}: interference.missing is "predict": name a predictor (--predictor PATH, or '
                 "predictor= in solve())"
             )
         self.pairwise: dict[tuple[str, str, str], float] = {}

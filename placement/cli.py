@@ -1,0 +1,282 @@
+"""The `placement` command. Thin: parse, call the library, print, write files.
+
+Exit codes (SPEC section 4): 0 solved (optimal/feasible), 1 no solution (infeasible/unknown),
+2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from placement.errors import InputError, UsageError
+
+app = typer.Typer(
+    help="Interference-aware placement of ML inference models on heterogeneous machines.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+SOLVED, NO_SOLUTION, BAD_INPUT = 0, 1, 2
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(BAD_INPUT)
+
+
+def load_instance(path: Path):
+    from placement.schema import Instance
+
+    return Instance.load(path)
+
+
+def load_truth(path: Path | None):
+    if path is None:
+        return None
+    from placement.truth import GroundTruth
+
+    return GroundTruth.load(path)
+
+
+def load_predictor(path: Path | None):
+    if path is None:
+        return None
+    from placement.predictor import SlowdownPredictor
+
+    return SlowdownPredictor.load(path)
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+def print_solution(sol, truth_summary=None) -> None:
+    table = Table(title=f"{sol.instance}: {sol.solver}", show_header=True)
+    table.add_column("figure")
+    table.add_column("predicted" if truth_summary else "value", justify="right")
+    if truth_summary:
+        table.add_column("true", justify="right")
+    rows = [("status", sol.status, None), ("objective", fmt(sol.objective), None),
+            ("bound", fmt(sol.bound), None),
+            ("gap", "-" if sol.gap is None else f"{sol.gap:.2%}", None),
+            ("seconds", f"{sol.solve_seconds:.3f}", None)]
+    if sol.summary is not None:
+        s, t = sol.summary, truth_summary
+        for name in ("mean_degradation", "p99_degradation", "max_degradation",
+                     "total_added_latency_ms", "slo_violations", "machines_used", "cost_per_hour"):
+            rows.append((name, fmt(getattr(s, name)), fmt(getattr(t, name)) if t else None))
+    for name, value, true in rows:
+        table.add_row(name, value, *([true or ""] if truth_summary else []))
+    out.print(table)
+    for line in sol.diagnosis:
+        out.print(f"[yellow]diagnosis:[/yellow] {line}", highlight=False)
+    for key in ("auto", "warning"):
+        if key in sol.info:
+            out.print(f"[cyan]{key}:[/cyan] {sol.info[key]}", highlight=False)
+
+
+@app.command()
+def solve(
+    instance: Annotated[Path, typer.Argument(help="instance JSON file")],
+    solver: Annotated[str, typer.Option(help="solver name (see `placement solvers`)")] = "auto",
+    time_limit: Annotated[float, typer.Option(min=0.001, help="seconds")] = 10.0,
+    seed: int = 0,
+    threads: Annotated[int | None, typer.Option(min=1)] = None,
+    backend: Annotated[str | None, typer.Option(help="milp backend: highs or cbc")] = None,
+    predictor: Annotated[Path | None, typer.Option(help="learned predictor file")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="solution JSON")] = None,
+) -> None:
+    """Place every replica of INSTANCE and write the solution JSON."""
+    from placement.api import solve as run_solve
+    from placement.files import write_json_atomic
+    from solvers import registry
+
+    try:
+        registry.get(solver)
+    except KeyError as exc:
+        raise fail(str(exc.args[0])) from None
+    inst = load_instance(instance)
+    options = {"backend": backend} if backend else {}
+    sol = run_solve(inst, solver, time_limit=time_limit, seed=seed, threads=threads,
+                    predictor=load_predictor(predictor), **options)
+    print_solution(sol)
+    if output is not None:
+        write_json_atomic(output, sol.dump())
+        out.print(f"wrote {output}", highlight=False)
+    raise typer.Exit(SOLVED if sol.status in ("optimal", "feasible") else NO_SOLUTION)
+
+
+@app.command()
+def evaluate(
+    instance: Annotated[Path, typer.Argument(help="instance JSON file")],
+    solution: Annotated[Path, typer.Argument(help="solution JSON file (its assignment is used)")],
+    truth: Annotated[Path | None, typer.Option(help="ground truth from `generate --truth`")] = None,
+) -> None:
+    """Recompute every figure of SOLUTION's assignment; with --truth, true beside predicted."""
+    from placement.evaluate import AssignmentError
+    from placement.evaluate import evaluate as run_evaluate
+    from placement.solution import Solution
+
+    inst = load_instance(instance)
+    sol_in = Solution.load(solution)
+    try:
+        sol = run_evaluate(inst, sol_in.assignment)
+        true = run_evaluate(inst, sol_in.assignment, source=load_truth(truth)) if truth else None
+    except AssignmentError as exc:
+        raise InputError(str(solution), exc.problems) from None
+    sol.solver = sol_in.solver
+    print_solution(sol, true.summary if true else None)
+    if sol.diagnosis:
+        raise typer.Exit(NO_SOLUTION)
+
+
+@app.command()
+def compare(
+    instance: Annotated[Path, typer.Argument(help="instance JSON file")],
+    solvers: Annotated[str | None, typer.Option(help="comma-separated solver names")] = None,
+    time_limit: Annotated[float, typer.Option(min=0.001)] = 10.0,
+    seed: int = 0,
+    threads: Annotated[int | None, typer.Option(min=1)] = None,
+    truth: Annotated[Path | None, typer.Option(help="ground truth from `generate --truth`")] = None,
+    predictor: Annotated[Path | None, typer.Option(help="learned predictor file")] = None,
+) -> None:
+    """Run several solvers on INSTANCE; one row per solver, with its ratio to least-loaded."""
+    from placement.compare import compare as run_compare
+    from solvers import registry
+
+    names = [s.strip() for s in solvers.split(",")] if solvers else None
+    for name in names or []:
+        try:
+            registry.get(name)
+        except KeyError as exc:
+            raise fail(str(exc.args[0])) from None
+    inst = load_instance(instance)
+    rows = run_compare(inst, names, time_limit=time_limit, seed=seed, threads=threads,
+                       truth=load_truth(truth), predictor=load_predictor(predictor))
+    table = Table(title=f"{inst.name}: {inst.objective.minimize}, SLO {inst.objective.slo}")
+    columns = ["solver", "status", "objective", "gap", "seconds", "mean deg", "vs least-loaded",
+               "SLO viol", "machines"]
+    if truth:
+        columns += ["true mean deg", "true vs least-loaded", "true SLO viol"]
+    for c in columns:
+        table.add_column(c, justify="left" if c in ("solver", "status") else "right")
+    for row in rows:
+        cells = [row["solver"], row["status"], fmt(row["objective"]),
+                 "-" if row["gap"] is None else f"{row['gap']:.2%}", f"{row['seconds']:.2f}",
+                 fmt(row["mean_degradation"]), fmt(row["ratio_to_least_loaded"], 3),
+                 fmt(row["slo_violations"]), fmt(row["machines_used"])]
+        if truth:
+            cells += [fmt(row["true_mean_degradation"]),
+                      fmt(row["true_ratio_to_least_loaded"], 3), fmt(row["true_slo_violations"])]
+        table.add_row(*cells)
+    out.print(table)
+    out.print("vs least-loaded = least-loaded's mean degradation / this solver's (higher is better)",
+              style="dim")
+
+
+@app.command()
+def generate(
+    output: Annotated[Path, typer.Option("-o", "--output", help="instance JSON to write")],
+    models: Annotated[int | None, typer.Option(min=1, help="distinct models (default: derived)")] = None,
+    replicas: Annotated[int, typer.Option(min=1, help="replicas in all")] = 40,
+    machines: Annotated[int, typer.Option(min=1)] = 12,
+    types: Annotated[int, typer.Option(min=1, help="machine types")] = 3,
+    load: Annotated[float, typer.Option(min=0.01, max=1.5, help="requested / capacity")] = 0.7,
+    interference: Annotated[str, typer.Option(help="low, medium or high")] = "medium",
+    seed: int = 0,
+    truth: Annotated[Path | None, typer.Option(help="where to write the ground truth")] = None,
+) -> None:
+    """Draw a random instance (and its hidden ground truth) from the model zoo."""
+    from placement.files import write_json_atomic
+    from placement.generator import generate as run_generate
+
+    if interference not in ("low", "medium", "high"):
+        raise fail(f"--interference: expected low, medium or high, got {interference!r}")
+    inst, hidden = run_generate(
+        n_models=models, n_replicas=replicas, n_machines=machines, n_types=types, load=load,
+        interference=interference, seed=seed,
+    )
+    write_json_atomic(output, inst.dump())
+    out.print(f"wrote {output}: {len(inst.models)} models, {len(inst.replica_ids())} replicas, "
+              f"{len(inst.machine_ids())} machines", highlight=False)
+    if truth is not None:
+        hidden.save(truth)
+        out.print(f"wrote {truth}", highlight=False)
+
+
+@app.command("solvers")
+def list_solvers() -> None:
+    """List the solvers and what each is."""
+    from solvers import registry
+
+    table = Table()
+    for c in ("name", "exact", "keeps hard SLOs", "what it is"):
+        table.add_column(c)
+    for info in registry.all_solvers():
+        table.add_row(info.name, "yes" if info.exact else "", "yes" if info.respects_slo else "",
+                      info.summary)
+    out.print(table)
+
+
+@app.command()
+def schema(which: Annotated[str, typer.Argument(help="instance or solution")]) -> None:
+    """Print the JSON Schema of the instance or solution file."""
+    from placement.schema import Instance
+    from placement.solution import Solution
+
+    models = {"instance": Instance, "solution": Solution}
+    if which not in models:
+        raise fail(f"expected `instance` or `solution`, got {which!r}")
+    print(json.dumps(models[which].model_json_schema(by_alias=True), indent=2))
+
+
+def _mount_optional() -> None:
+    """Faces built in their own modules join here (predictor, bench)."""
+    try:
+        from placement.cli_predictor import app as predictor_app
+        from placement.cli_predictor import predict_command
+    except ImportError:
+        return
+    app.add_typer(predictor_app, name="predictor", help="Fit and score slowdown predictors.")
+    app.command("predict")(predict_command)
+
+
+_mount_optional()
+
+
+def main() -> None:
+    try:
+        code = app(standalone_mode=False)
+    except InputError as exc:
+        err.print(exc.render(), highlight=False, markup=False, soft_wrap=True)
+        sys.exit(BAD_INPUT)
+    except UsageError as exc:
+        err.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(BAD_INPUT)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(BAD_INPUT)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()
