@@ -45,7 +45,10 @@ def solve(
     info = registry.get(solver)
     problem = compile_problem(instance, predictor=predictor)
     result = info.fn(
-        problem, time_limit=float(time_limit), seed=int(seed), threads=threads or default_threads(),
+        problem,
+        time_limit=float(time_limit),
+        seed=int(seed),
+        threads=threads or default_threads(),
         **options,
     )
     ran = result.info.get("solver", solver)
@@ -65,9 +68,11 @@ def solve(
     if broken:  # a solver bug, never a user error: refuse to report an invalid placement
         raise RuntimeError(f"solver {ran} returned an invalid assignment: {broken[:3]}")
     figs = figures(problem, result.assignment)
-    if problem.slo_mode == "hard" and figs["summary"].slo_violations and not registry.get(
-        ran
-    ).respects_slo:
+    if (
+        problem.slo_mode == "hard"
+        and figs["summary"].slo_violations
+        and not registry.get(ran).respects_slo
+    ):
         extra["warning"] = f"{ran} is SLO-blind: its placement breaks hard SLOs"
     return Solution(
         instance=instance.name,

@@ -66,14 +66,24 @@ def print_solution(sol, truth_summary=None) -> None:
     table.add_column("predicted" if truth_summary else "value", justify="right")
     if truth_summary:
         table.add_column("true", justify="right")
-    rows = [("status", sol.status, None), ("objective", fmt(sol.objective), None),
-            ("bound", fmt(sol.bound), None),
-            ("gap", "-" if sol.gap is None else f"{sol.gap:.2%}", None),
-            ("seconds", f"{sol.solve_seconds:.3f}", None)]
+    rows = [
+        ("status", sol.status, None),
+        ("objective", fmt(sol.objective), None),
+        ("bound", fmt(sol.bound), None),
+        ("gap", "-" if sol.gap is None else f"{sol.gap:.2%}", None),
+        ("seconds", f"{sol.solve_seconds:.3f}", None),
+    ]
     if sol.summary is not None:
         s, t = sol.summary, truth_summary
-        for name in ("mean_degradation", "p99_degradation", "max_degradation",
-                     "total_added_latency_ms", "slo_violations", "machines_used", "cost_per_hour"):
+        for name in (
+            "mean_degradation",
+            "p99_degradation",
+            "max_degradation",
+            "total_added_latency_ms",
+            "slo_violations",
+            "machines_used",
+            "cost_per_hour",
+        ):
             rows.append((name, fmt(getattr(s, name)), fmt(getattr(t, name)) if t else None))
     for name, value, true in rows:
         table.add_row(name, value, *([true or ""] if truth_summary else []))
@@ -107,8 +117,15 @@ def solve(
         raise fail(str(exc.args[0])) from None
     inst = load_instance(instance)
     options = {"backend": backend} if backend else {}
-    sol = run_solve(inst, solver, time_limit=time_limit, seed=seed, threads=threads,
-                    predictor=load_predictor(predictor), **options)
+    sol = run_solve(
+        inst,
+        solver,
+        time_limit=time_limit,
+        seed=seed,
+        threads=threads,
+        predictor=load_predictor(predictor),
+        **options,
+    )
     print_solution(sol)
     if output is not None:
         write_json_atomic(output, sol.dump())
@@ -125,10 +142,10 @@ def evaluate(
     """Recompute every figure of SOLUTION's assignment; with --truth, true beside predicted."""
     from placement.evaluate import AssignmentError
     from placement.evaluate import evaluate as run_evaluate
-    from placement.solution import Solution
+    from placement.solution import AssignmentFile
 
     inst = load_instance(instance)
-    sol_in = Solution.load(solution)
+    sol_in = AssignmentFile.load(solution)
     try:
         sol = run_evaluate(inst, sol_in.assignment)
         true = run_evaluate(inst, sol_in.assignment, source=load_truth(truth)) if truth else None
@@ -161,33 +178,63 @@ def compare(
         except KeyError as exc:
             raise fail(str(exc.args[0])) from None
     inst = load_instance(instance)
-    rows = run_compare(inst, names, time_limit=time_limit, seed=seed, threads=threads,
-                       truth=load_truth(truth), predictor=load_predictor(predictor))
+    rows = run_compare(
+        inst,
+        names,
+        time_limit=time_limit,
+        seed=seed,
+        threads=threads,
+        truth=load_truth(truth),
+        predictor=load_predictor(predictor),
+    )
     table = Table(title=f"{inst.name}: {inst.objective.minimize}, SLO {inst.objective.slo}")
-    columns = ["solver", "status", "objective", "gap", "seconds", "mean deg", "vs least-loaded",
-               "SLO viol", "machines"]
+    columns = [
+        "solver",
+        "status",
+        "objective",
+        "gap",
+        "seconds",
+        "mean deg",
+        "vs least-loaded",
+        "SLO viol",
+        "machines",
+    ]
     if truth:
         columns += ["true mean deg", "true vs least-loaded", "true SLO viol"]
     for c in columns:
         table.add_column(c, justify="left" if c in ("solver", "status") else "right")
     for row in rows:
-        cells = [row["solver"], row["status"], fmt(row["objective"]),
-                 "-" if row["gap"] is None else f"{row['gap']:.2%}", f"{row['seconds']:.2f}",
-                 fmt(row["mean_degradation"]), fmt(row["ratio_to_least_loaded"], 3),
-                 fmt(row["slo_violations"]), fmt(row["machines_used"])]
+        cells = [
+            row["solver"],
+            row["status"],
+            fmt(row["objective"]),
+            "-" if row["gap"] is None else f"{row['gap']:.2%}",
+            f"{row['seconds']:.2f}",
+            fmt(row["mean_degradation"]),
+            fmt(row["ratio_to_least_loaded"], 3),
+            fmt(row["slo_violations"]),
+            fmt(row["machines_used"]),
+        ]
         if truth:
-            cells += [fmt(row["true_mean_degradation"]),
-                      fmt(row["true_ratio_to_least_loaded"], 3), fmt(row["true_slo_violations"])]
+            cells += [
+                fmt(row["true_mean_degradation"]),
+                fmt(row["true_ratio_to_least_loaded"], 3),
+                fmt(row["true_slo_violations"]),
+            ]
         table.add_row(*cells)
     out.print(table)
-    out.print("vs least-loaded = least-loaded's mean degradation / this solver's (higher is better)",
-              style="dim")
+    out.print(
+        "vs least-loaded = least-loaded's mean degradation / this solver's (higher is better)",
+        style="dim",
+    )
 
 
 @app.command()
 def generate(
     output: Annotated[Path, typer.Option("-o", "--output", help="instance JSON to write")],
-    models: Annotated[int | None, typer.Option(min=1, help="distinct models (default: derived)")] = None,
+    models: Annotated[
+        int | None, typer.Option(min=1, help="distinct models (default: derived)")
+    ] = None,
     replicas: Annotated[int, typer.Option(min=1, help="replicas in all")] = 40,
     machines: Annotated[int, typer.Option(min=1)] = 12,
     types: Annotated[int, typer.Option(min=1, help="machine types")] = 3,
@@ -203,12 +250,20 @@ def generate(
     if interference not in ("low", "medium", "high"):
         raise fail(f"--interference: expected low, medium or high, got {interference!r}")
     inst, hidden = run_generate(
-        n_models=models, n_replicas=replicas, n_machines=machines, n_types=types, load=load,
-        interference=interference, seed=seed,
+        n_models=models,
+        n_replicas=replicas,
+        n_machines=machines,
+        n_types=types,
+        load=load,
+        interference=interference,
+        seed=seed,
     )
     write_json_atomic(output, inst.dump())
-    out.print(f"wrote {output}: {len(inst.models)} models, {len(inst.replica_ids())} replicas, "
-              f"{len(inst.machine_ids())} machines", highlight=False)
+    out.print(
+        f"wrote {output}: {len(inst.models)} models, {len(inst.replica_ids())} replicas, "
+        f"{len(inst.machine_ids())} machines",
+        highlight=False,
+    )
     if truth is not None:
         hidden.save(truth)
         out.print(f"wrote {truth}", highlight=False)
@@ -223,8 +278,9 @@ def list_solvers() -> None:
     for c in ("name", "exact", "keeps hard SLOs", "what it is"):
         table.add_column(c)
     for info in registry.all_solvers():
-        table.add_row(info.name, "yes" if info.exact else "", "yes" if info.respects_slo else "",
-                      info.summary)
+        table.add_row(
+            info.name, "yes" if info.exact else "", "yes" if info.respects_slo else "", info.summary
+        )
     out.print(table)
 
 

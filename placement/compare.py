@@ -11,8 +11,16 @@ from placement.schema import Instance
 from solvers import registry
 
 #: The default line-up of `placement compare`: every solver but brute force.
-DEFAULT_SOLVERS = ("least-loaded", "round-robin", "random", "first-fit", "greedy", "local-search",
-                   "cpsat", "milp")
+DEFAULT_SOLVERS = (
+    "least-loaded",
+    "round-robin",
+    "random",
+    "first-fit",
+    "greedy",
+    "local-search",
+    "cpsat",
+    "milp",
+)
 
 
 def default_solvers() -> list[str]:
@@ -44,15 +52,26 @@ def compare(
     names = solvers or default_solvers()
     rows: list[dict[str, Any]] = []
     for name in names:
-        sol = solve(instance, name, time_limit=time_limit, seed=seed, threads=threads,
-                    predictor=predictor)
+        sol = solve(
+            instance, name, time_limit=time_limit, seed=seed, threads=threads, predictor=predictor
+        )
         row: dict[str, Any] = {
             "solver": sol.solver if name != "auto" else f"auto ({sol.solver})",
-            "status": sol.status, "objective": sol.objective, "bound": sol.bound,
-            "gap": sol.gap, "seconds": sol.solve_seconds,
+            "status": sol.status,
+            "objective": sol.objective,
+            "bound": sol.bound,
+            "gap": sol.gap,
+            "seconds": sol.solve_seconds,
         }
-        for key in ("mean_degradation", "p99_degradation", "max_degradation",
-                    "total_added_latency_ms", "slo_violations", "machines_used", "cost_per_hour"):
+        for key in (
+            "mean_degradation",
+            "p99_degradation",
+            "max_degradation",
+            "total_added_latency_ms",
+            "slo_violations",
+            "machines_used",
+            "cost_per_hour",
+        ):
             row[key] = getattr(sol.summary, key) if sol.summary else None
             if truth is not None:
                 row[f"true_{key}"] = None
@@ -67,10 +86,14 @@ def compare(
         base = {"mean_degradation": sol.summary.mean_degradation if sol.summary else None}
         if truth is not None and sol.assignment:
             base["true_mean_degradation"] = evaluate(
-                instance, sol.assignment, source=truth).summary.mean_degradation
+                instance, sol.assignment, source=truth
+            ).summary.mean_degradation
     for row in rows:
-        row["ratio_to_least_loaded"] = ratio(base and base["mean_degradation"], row["mean_degradation"])
+        row["ratio_to_least_loaded"] = ratio(
+            base and base["mean_degradation"], row["mean_degradation"]
+        )
         if truth is not None:
             row["true_ratio_to_least_loaded"] = ratio(
-                base and base.get("true_mean_degradation"), row["true_mean_degradation"])
+                base and base.get("true_mean_degradation"), row["true_mean_degradation"]
+            )
     return rows

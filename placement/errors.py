@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 
 
 def json_path(loc: Iterable[str | int]) -> str:
-    """Render a location tuple as a JSON path: ``("models", 2, "slo_ms")`` -> ``models[2].slo_ms``."""
+    """A location tuple as a JSON path: ``("models", 2, "slo_ms")`` -> ``models[2].slo_ms``."""
     out = ""
     for part in loc:
         if isinstance(part, int):

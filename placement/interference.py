@@ -34,7 +34,9 @@ class SlowdownSource(Protocol):
 class SetPredictor(Protocol):
     """What a learned predictor offers the slowdown function (see ``placement.predictor``)."""
 
-    def predict_slowdown(self, target: str, co_runners: frozenset[str], machine_type: str) -> float: ...
+    def predict_slowdown(
+        self, target: str, co_runners: frozenset[str], machine_type: str
+    ) -> float: ...
 
 
 def compose(values: Iterable[float], rule: str) -> float:
@@ -65,8 +67,8 @@ class Interference:
         self.predictor = predictor
         if inter.missing == "predict" and predictor is None:
             raise UsageError(
-                f'{instance.name}: interference.missing is "predict": name a predictor (--predictor PATH, or '
-                "predictor= in solve())"
+                f'{instance.name}: interference.missing is "predict": name a predictor '
+                "(--predictor PATH, or predictor= in solve())"
             )
         self.pairwise: dict[tuple[str, str, str], float] = {}
         for e in inter.pairwise:
@@ -85,9 +87,7 @@ class Interference:
             elif self.missing is not None:
                 value = self.missing
             else:
-                raise MissingPairError(
-                    f"no slowdown for {target} with {other} on {machine_type}"
-                )
+                raise MissingPairError(f"no slowdown for {target} with {other} on {machine_type}")
         return max(1.0, float(value))
 
     def slowdown(self, target: str, co_runners: frozenset[str], machine_type: str) -> float:

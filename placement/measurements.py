@@ -67,7 +67,9 @@ def read_measurements(path: str | Path) -> list[Measurement]:
             if not value > 0 or value != value or value == float("inf"):
                 raise ValueError
         except (TypeError, ValueError):
-            problems.append((f"{where}.slowdown", f"expected a positive number, got {row['slowdown']!r}"))
+            problems.append(
+                (f"{where}.slowdown", f"expected a positive number, got {row['slowdown']!r}")
+            )
             continue
         rows.append(Measurement(mt, target, co, value))
     if problems:
@@ -82,5 +84,7 @@ def measurements_csv(rows: Iterable[Measurement]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for m in rows:
-        writer.writerow([m.machine_type, m.target, ";".join(sorted(m.co_runners)), f"{m.slowdown:.6g}"])
+        writer.writerow(
+            [m.machine_type, m.target, ";".join(sorted(m.co_runners)), f"{m.slowdown:.6g}"]
+        )
     return out.getvalue()

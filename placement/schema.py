@@ -170,7 +170,9 @@ class Instance(_Strict):
             seen: set[str] = set()
             for i, n in enumerate(names):
                 if n in seen:
-                    problems.append((f"{where}[{i}].{key}", f"duplicate name {n!r}; names are unique"))
+                    problems.append(
+                        (f"{where}[{i}].{key}", f"duplicate name {n!r}; names are unique")
+                    )
                 seen.add(n)
 
         def known_type(path: str, name: str) -> None:
@@ -198,7 +200,10 @@ class Instance(_Strict):
         for i, m in enumerate(self.models):
             if not m.latency_ms:
                 problems.append(
-                    (f"models[{i}].latency_ms", "empty: expected a solo latency for at least one type")
+                    (
+                        f"models[{i}].latency_ms",
+                        "empty: expected a solo latency for at least one type",
+                    )
                 )
             for t in m.latency_ms:
                 known_type(f"models[{i}].latency_ms.{t}", t)
@@ -210,8 +215,11 @@ class Instance(_Strict):
             known_model(f"{p}.with", e.with_)
             if e.target == e.with_:
                 problems.append(
-                    (f"{p}.with", "a model never shares a machine with itself (replicas are "
-                     "anti-affine); expected another model")
+                    (
+                        f"{p}.with",
+                        "a model never shares a machine with itself (replicas are "
+                        "anti-affine); expected another model",
+                    )
                 )
         for i, e in enumerate(inter.setwise):
             p = f"interference.setwise[{i}]"

@@ -61,3 +61,18 @@ class Solution(BaseModel):
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+class AssignmentFile(BaseModel):
+    """What `placement evaluate` needs from a solution file: its assignment (anything else in
+    the file is ignored, so a hand-written ``{"assignment": {...}}`` works too)."""
+
+    model_config = ConfigDict(extra="allow")
+    assignment: dict[str, str]
+    solver: str = "evaluate"
+
+    @classmethod
+    def load(cls, path: str | Path) -> AssignmentFile:
+        from placement.schema import load_json_model
+
+        return load_json_model(cls, path)

@@ -50,7 +50,9 @@ def diagnose(problem: Problem) -> list[str]:
             )
             continue
         if not ok[m].any():
-            best = np.nanmin(np.where(allowed[m] & present & fits[m], problem.solo_latency[m], np.nan))
+            best = np.nanmin(
+                np.where(allowed[m] & present & fits[m], problem.solo_latency[m], np.nan)
+            )
             reasons.append(
                 f"model {name} misses its SLO even alone: best solo latency {best:g} ms > "
                 f"slo_ms {problem.slo[m]:g}"

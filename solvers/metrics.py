@@ -113,7 +113,9 @@ def sort_key(problem: Problem, metrics: Metrics) -> tuple[float, float, float]:
     )
 
 
-def violations(problem: Problem, assignment: np.ndarray, check_slo: bool | None = None) -> list[str]:
+def violations(
+    problem: Problem, assignment: np.ndarray, check_slo: bool | None = None
+) -> list[str]:
     """Every violated constraint, in words. Empty list = feasible.
 
     ``check_slo`` defaults to the problem's mode (hard SLOs are constraints, soft ones are not).
@@ -139,9 +141,7 @@ def violations(problem: Problem, assignment: np.ndarray, check_slo: bool | None 
                 f"> capacity {problem.capacity[t, k]:g}"
             )
         if problem.max_per_machine is not None and len(reps) > problem.max_per_machine:
-            out.append(
-                f"machine {mid[n]}: {len(reps)} replicas > limit {problem.max_per_machine}"
-            )
+            out.append(f"machine {mid[n]}: {len(reps)} replicas > limit {problem.max_per_machine}")
         if len(set(models)) != len(models):
             dup = sorted({problem.model_names[m] for m in models if models.count(m) > 1})
             out.append(f"machine {mid[n]}: replicas of the same model share it ({', '.join(dup)})")
@@ -158,6 +158,7 @@ def violations(problem: Problem, assignment: np.ndarray, check_slo: bool | None 
         for r in np.flatnonzero(~metrics.slo_met):
             m = problem.replica_model[r]
             out.append(
-                f"replica {rid[r]}: latency {metrics.latency_ms[r]:.3f} ms > SLO {problem.slo[m]:g} ms"
+                f"replica {rid[r]}: latency {metrics.latency_ms[r]:.3f} ms "
+                f"> SLO {problem.slo[m]:g} ms"
             )
     return out

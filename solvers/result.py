@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     OPTIMAL = "optimal"  # proved optimal (relative gap 0 within 1e-6)
     FEASIBLE = "feasible"  # a solution; optimality not proved
     INFEASIBLE = "infeasible"  # proved that no solution exists

@@ -20,19 +20,34 @@ BASE = {
     ],
     "machines": [{"type": "small", "count": 2}, {"id": "B", "type": "big"}],
     "models": [
-        {"name": "a", "requests": {"cpu": 2, "mem": 2}, "slo_ms": 30,
-         "latency_ms": {"small": 10.0, "big": 8.0}, "replicas": 2},
-        {"name": "b", "requests": {"cpu": 2, "mem": 2}, "slo_ms": 40,
-         "latency_ms": {"small": 20.0, "big": 16.0}, "weight": 3.0},
-        {"name": "c", "requests": {"cpu": 1, "mem": 1}, "slo_ms": 12,
-         "latency_ms": {"big": 5.0}},
+        {
+            "name": "a",
+            "requests": {"cpu": 2, "mem": 2},
+            "slo_ms": 30,
+            "latency_ms": {"small": 10.0, "big": 8.0},
+            "replicas": 2,
+        },
+        {
+            "name": "b",
+            "requests": {"cpu": 2, "mem": 2},
+            "slo_ms": 40,
+            "latency_ms": {"small": 20.0, "big": 16.0},
+            "weight": 3.0,
+        },
+        {"name": "c", "requests": {"cpu": 1, "mem": 1}, "slo_ms": 12, "latency_ms": {"big": 5.0}},
     ],
     "interference": {
         "pairwise": [
             {"machine_type": t, "target": x, "with": y, "slowdown": s}
             for t in ("small", "big")
-            for x, y, s in [("a", "b", 1.5), ("b", "a", 1.2), ("a", "c", 1.1), ("c", "a", 1.3),
-                            ("b", "c", 0.9), ("c", "b", 1.4)]
+            for x, y, s in [
+                ("a", "b", 1.5),
+                ("b", "a", 1.2),
+                ("a", "c", 1.1),
+                ("c", "a", 1.3),
+                ("b", "c", 0.9),
+                ("c", "b", 1.4),
+            ]
         ],
         "setwise": [{"machine_type": "big", "target": "c", "with": ["a", "b"], "slowdown": 2.0}],
     },
@@ -68,8 +83,11 @@ def test_slowdown_function_rules():
 
 
 def test_missing_number_fills_pairs():
-    data = {**BASE["interference"], "pairwise": BASE["interference"]["pairwise"][:2],
-            "missing": 1.25}
+    data = {
+        **BASE["interference"],
+        "pairwise": BASE["interference"]["pairwise"][:2],
+        "missing": 1.25,
+    }
     f = Interference(inst(interference=data))
     assert f.slowdown("c", frozenset({"b"}), "big") == 1.25
     assert f.slowdown("a", frozenset({"b"}), "small") == 1.5
@@ -122,7 +140,10 @@ def test_verifier_lists_every_violation():
     assert "cpu requested 6 > capacity 4" in text
     assert "cannot run on type small" in text
     assert verify(i, {"a#0": "small/0"}) == [
-        "replica a#1 is not placed", "replica b#0 is not placed", "replica c#0 is not placed"]
+        "replica a#1 is not placed",
+        "replica b#0 is not placed",
+        "replica c#0 is not placed",
+    ]
 
 
 def test_per_machine_limit():

@@ -56,10 +56,13 @@ def test_wrong_type_names_path(tmp_path):
 
 
 def test_unknown_machine_type(tmp_path):
-    text = problems_of(tmp_path, mutate(lambda d: d["machines"].append({"type": "huge", "count": 1})))
+    text = problems_of(
+        tmp_path, mutate(lambda d: d["machines"].append({"type": "huge", "count": 1}))
+    )
     assert "machines[2].type" in text and "unknown machine type 'huge'" in text
     text = problems_of(
-        tmp_path, mutate(lambda d: d["models"][0]["latency_ms"].update({"tiny": 3.0})))
+        tmp_path, mutate(lambda d: d["models"][0]["latency_ms"].update({"tiny": 3.0}))
+    )
     assert "models[0].latency_ms.tiny" in text
 
 
@@ -89,7 +92,9 @@ def test_missing_required_and_unknown_field(tmp_path):
 
 def test_missing_pairs_named(tmp_path):
     text = problems_of(
-        tmp_path, mutate(lambda d: d["interference"].update(pairwise=d["interference"]["pairwise"][1:])))
+        tmp_path,
+        mutate(lambda d: d["interference"].update(pairwise=d["interference"]["pairwise"][1:])),
+    )
     assert "interference.pairwise" in text and "small: a with b" in text
 
 
@@ -99,8 +104,14 @@ def test_machine_entry_needs_id_or_count(tmp_path):
 
 
 def test_interference_references_checked(tmp_path):
-    text = problems_of(tmp_path, mutate(lambda d: d["interference"]["setwise"].append(
-        {"machine_type": "big", "target": "c", "with": ["a", "zz"], "slowdown": 1.5})))
+    text = problems_of(
+        tmp_path,
+        mutate(
+            lambda d: d["interference"]["setwise"].append(
+                {"machine_type": "big", "target": "c", "with": ["a", "zz"], "slowdown": 1.5}
+            )
+        ),
+    )
     assert "interference.setwise[1].with[1]" in text and "unknown model 'zz'" in text
     text = problems_of(tmp_path, mutate(lambda d: d["interference"].update(missing="guess")))
     assert "interference.missing" in text
