@@ -1,7 +1,7 @@
 """Importing this module registers every solver. Add a module here to add a solver."""
 
+import solvers.auto  # noqa: F401
 import solvers.baselines  # noqa: F401
+import solvers.exhaustive  # noqa: F401
 import solvers.greedy  # noqa: F401
 import solvers.local_search  # noqa: F401
-import solvers.exhaustive  # noqa: F401
-import solvers.auto  # noqa: F401

@@ -1,0 +1,181 @@
+"""``greedy``: the seed paper's interference-aware scheduler, as a score plugin for the engine.
+
+Replicas in file order, each to the feasible machine that adds the least predicted
+degradation, ties to the least loaded. "Feasible" includes, when SLOs are hard, every replica on
+the machine (the new one too) still meeting its SLO. What "least degradation" means follows the
+objective (SPEC section 2):
+
+| objective | exact key (lower is better), before the engine's tie-breaks |
+|---|---|
+| ``mean_degradation`` | added weighted degradation |
+| ``added_latency`` | added weighted latency (ms), then added weighted degradation |
+| ``max_degradation`` | resulting max degradation, then added weighted degradation |
+| ``machines`` | opens a machine (0/1), then added weighted degradation |
+| ``cost`` | cost of the machine if it opens one, then added weighted degradation |
+
+"Added" counts the new replica's degradation and the change of every resident's. With soft
+SLOs nothing is filtered for SLOs, but the number of new SLO violations comes first in the key.
+Every key ends with the current utilization ("ties to the least loaded").
+
+The pre-score that picks the shortlist is the same key computed from the additive pairwise
+table (:class:`~solvers.engine.PairwiseLoad`), with the new replica's own predicted SLO miss
+first; the decision is always on the exact slowdown function (see :mod:`solvers.engine`).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from solvers.engine import (
+    DEFAULT_SHORTLIST,
+    MachineFigures,
+    MachineState,
+    PairwiseLoad,
+    Placement,
+    Score,
+    heuristic_result,
+    mean_weights,
+    place,
+)
+from solvers.problem import TOLERANCE, Problem
+from solvers.registry import register
+from solvers.result import Result
+
+
+class LeastAddedDegradation(Score):
+    """Score of the interference-aware greedy; ``count_violations`` puts new SLO violations
+    first (soft SLOs, and the SLO-blind start of a repair)."""
+
+    exact = True
+
+    def __init__(self, problem: Problem, count_violations: bool) -> None:
+        self.problem = problem
+        self.objective = problem.objective
+        self.count_violations = count_violations
+        weights = mean_weights(problem)
+        T = problem.n_types
+        if self.objective == "added_latency":  # a degradation is worth its weighted solo ms
+            value = problem.weight[:, None] * problem.solo_latency
+        else:
+            value = np.repeat(weights[:, None], T, axis=1)
+        self.own_value = np.nan_to_num(value)
+        self.load = PairwiseLoad(problem, value)
+        self.resident_worst = np.zeros((problem.n_machines, problem.n_models))
+        self._top2: tuple[float, float, int] = (0.0, 0.0, -1)
+        self._utilization = np.zeros(problem.n_machines)  # of this step's candidates
+
+    # ------------------------------------------------------------------ pre-score
+    def prescore(self, state: MachineState, model: int, machines: np.ndarray) -> list[np.ndarray]:
+        p = self.problem
+        types = state.type[machines]
+        own = self.load.own[machines, model]
+        added = self.own_value[model, types] * own + self.load.inflicted[machines, model]
+        own_latency = p.solo_latency[model, types] * (1.0 + own)
+        keys = [(own_latency > p.slo[model] + TOLERANCE).astype(float)]
+        opens = state.count[machines] == 0
+        if self.objective == "machines":
+            keys.append(opens.astype(float))
+        elif self.objective == "cost":
+            keys.append(opens * p.cost[types])
+        elif self.objective == "max_degradation":
+            self._remember_top2(state)
+            machine_max = np.maximum(own, self.resident_worst[machines, model])
+            keys.append(np.maximum(machine_max, self._max_excluding(machines)))
+        keys.append(added)
+        utilization = state.utilization(machines)
+        self._utilization[machines] = utilization
+        keys.append(utilization)
+        return keys
+
+    def _remember_top2(self, state: MachineState) -> None:
+        worst = state.max_degradation
+        if worst.size == 0:
+            self._top2 = (0.0, 0.0, -1)
+            return
+        first = int(np.argmax(worst))
+        rest = np.delete(worst, first)
+        self._top2 = (float(worst[first]), float(rest.max()) if rest.size else 0.0, first)
+
+    def _max_excluding(self, machines: np.ndarray) -> np.ndarray:
+        """Largest machine max degradation among all machines but each of ``machines``."""
+        top, second, where = self._top2
+        return np.where(machines == where, second, top)
+
+    def _max_excluding_one(self, machine: int) -> float:
+        top, second, where = self._top2
+        return second if machine == where else top
+
+    # ------------------------------------------------------------------ exact key
+    def exact_key(
+        self, state: MachineState, model: int, machine: int, after: MachineFigures
+    ) -> tuple[float, ...]:
+        before_violations = int(state.slo_violations[machine])
+        new_violations = after.slo_violations - before_violations if self.count_violations else 0
+        added = after.weighted_degradation - float(state.weighted_degradation[machine])
+        utilization = float(self._utilization[machine])
+        opens = state.count[machine] == 0
+        if self.objective == "added_latency":
+            latency = after.weighted_added_latency - float(state.weighted_added_latency[machine])
+            return (new_violations, latency, added, utilization)
+        if self.objective == "max_degradation":
+            others = self._max_excluding_one(machine)
+            return (new_violations, max(others, after.max_degradation), added, utilization)
+        if self.objective == "machines":
+            return (new_violations, float(opens), added, utilization)
+        if self.objective == "cost":
+            t = int(state.type[machine])
+            return (new_violations, float(opens) * float(self.problem.cost[t]), added, utilization)
+        return (new_violations, added, utilization)
+
+    # ------------------------------------------------------------------ reserve
+    def placed(self, state: MachineState, model: int, machine: int) -> None:
+        self.load.add(machine, model)
+        if self.objective == "max_degradation":
+            # per candidate model x: worst resident degradation if x joined (additive estimate)
+            figures = state.figures[machine]
+            pair = self.problem.pair_slowdown[int(state.type[machine])]
+            worst = np.zeros(self.problem.n_models)
+            for b, s in zip(figures.models, figures.slowdowns, strict=True):
+                np.maximum(worst, (s - 1.0) + (pair[b, :] - 1.0), out=worst)
+            self.resident_worst[machine] = worst
+
+
+def greedy_placement(
+    problem: Problem,
+    *,
+    deadline: float | None = None,
+    respect_slo: bool = True,
+    shortlist: int = DEFAULT_SHORTLIST,
+) -> Placement:
+    """One greedy cycle. Hard SLOs filter when ``problem.slo_mode`` is hard; ``respect_slo=False``
+    gives the SLO-blind variant (SLOs scored as if soft) that local search repairs from."""
+    hard = respect_slo and problem.slo_mode == "hard"
+    score = LeastAddedDegradation(problem, count_violations=True)
+    return place(problem, score, hard_slo=hard, shortlist=shortlist, deadline=deadline)
+
+
+@register(
+    "greedy",
+    "the paper's interference-aware scheduler: each replica to the feasible machine that adds "
+    "the least predicted degradation",
+    respects_slo=True,
+)
+def greedy(
+    problem: Problem,
+    *,
+    time_limit: float,
+    seed: int = 0,
+    threads: int = 1,
+    shortlist: int = DEFAULT_SHORTLIST,
+    **options,
+) -> Result:
+    """SPEC section 6. ``shortlist``: machines re-scored exactly per replica (default 8).
+
+    >>> from solvers.registry import run                         # doctest: +SKIP
+    >>> run("greedy", problem, time_limit=5).status              # doctest: +SKIP
+    """
+    started = time.perf_counter()
+    placement = greedy_placement(problem, deadline=started + time_limit, shortlist=shortlist)
+    return heuristic_result(problem, placement, "greedy", started)

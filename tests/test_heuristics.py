@@ -1,0 +1,321 @@
+"""Heuristic solvers and the exhaustive reference: properties on random tiny instances, and
+hand-made instances whose answer is known."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from placement.compile import compile_problem
+from placement.schema import Instance
+from solvers import registry
+from solvers.metrics import evaluate_assignment, sort_key, violations
+from solvers.problem import Problem
+from solvers.result import Result, Status
+from tests.strategies import random_instance, tiny_instances
+
+HEURISTICS = ["least-loaded", "round-robin", "random", "first-fit", "greedy", "local-search"]
+TIME_LIMIT = 30.0
+PROPERTY = settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
+
+
+def run(name: str, problem: Problem, seed: int = 0) -> Result:
+    return registry.run(name, problem, time_limit=TIME_LIMIT, seed=seed)
+
+
+def no_worse(a: tuple[float, ...], b: tuple[float, ...], tol: float = 1e-9) -> bool:
+    """``a <= b`` lexicographically, equal components within a relative tolerance."""
+    for x, y in zip(a, b, strict=True):
+        slack = tol * max(1.0, abs(y))
+        if x < y - slack:
+            return True
+        if x > y + slack:
+            return False
+    return True
+
+
+def key_of(problem: Problem, result: Result) -> tuple[float, ...]:
+    assert result.assignment is not None
+    return sort_key(problem, evaluate_assignment(problem, result.assignment))
+
+
+def check_result(name: str, problem: Problem, result: Result) -> None:
+    """What every solver promises about one of its results."""
+    assert result.info.get("solver") == name
+    if not result.status.solved:
+        assert result.assignment is None
+        assert result.info.get("diagnosis"), f"{name} gave no diagnosis"
+        return
+    assert result.assignment is not None
+    assert violations(problem, result.assignment, check_slo=False) == []
+    metrics = evaluate_assignment(problem, result.assignment)
+    assert result.objective == pytest.approx(metrics.objective(problem.objective), abs=1e-12)
+    if problem.slo_mode == "hard" and registry.get(name).respects_slo:
+        assert metrics.slo_violations == 0, f"{name} broke a hard SLO"
+
+
+# ---------------------------------------------------------------------------- properties
+
+
+@PROPERTY
+@given(tiny_instances() | tiny_instances(max_models=3, max_machines=5))
+def test_every_heuristic_keeps_its_promises_and_exhaustive_is_best(instance: Instance) -> None:
+    problem = compile_problem(instance)
+    reference = run("exhaustive", problem)
+    check_result("exhaustive", problem, reference)
+    assert reference.status in (Status.OPTIMAL, Status.INFEASIBLE)
+    results = {name: run(name, problem) for name in HEURISTICS}
+    for name, result in results.items():
+        check_result(name, problem, result)
+        if not result.status.solved:
+            continue
+        key = key_of(problem, result)
+        if reference.status is Status.OPTIMAL:
+            assert no_worse(key_of(problem, reference), key), f"{name} beat exhaustive"
+        else:  # proved infeasible: only an SLO-blind baseline may place, breaking a hard SLO
+            assert problem.slo_mode == "hard" and not registry.get(name).respects_slo
+            assert key[0] > 0
+    greedy, local = results["greedy"], results["local-search"]
+    if greedy.status.solved:
+        assert local.status.solved
+        assert no_worse(key_of(problem, local), key_of(problem, greedy))
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(tiny_instances(max_models=3, max_machines=4))
+def test_exhaustive_matches_a_naive_enumeration(instance: Instance) -> None:
+    """The symmetry and filter pruning lose nothing: compare with every assignment at all."""
+    problem = compile_problem(instance)
+    best: tuple[float, ...] | None = None
+    for combo in itertools.product(range(problem.n_machines), repeat=problem.n_replicas):
+        assignment = np.array(combo, dtype=np.int64)
+        if violations(problem, assignment):  # SLOs included when they are hard
+            continue
+        key = sort_key(problem, evaluate_assignment(problem, assignment))
+        best = key if best is None or key < best else best
+    result = run("exhaustive", problem)
+    if best is None:
+        assert result.status is Status.INFEASIBLE
+    else:
+        assert result.status is Status.OPTIMAL
+        assert result.bound == result.objective and result.gap == 0.0
+        got = key_of(problem, result)
+        assert no_worse(got, best) and no_worse(best, got)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(tiny_instances(max_models=4, max_machines=3))
+def test_deterministic_for_a_seed(instance: Instance) -> None:
+    for name in HEURISTICS:
+        first = run(name, compile_problem(instance), seed=7)
+        again = run(name, compile_problem(instance), seed=7)
+        assert first.status == again.status
+        if first.assignment is not None:
+            assert np.array_equal(first.assignment, again.assignment), name
+
+
+@pytest.mark.parametrize("objective", ["mean_degradation", "added_latency", "max_degradation"])
+@pytest.mark.parametrize("slo", ["hard", "soft"])
+def test_larger_random_instances(objective: str, slo: str) -> None:
+    """Beyond exhaustive's reach: still valid, and local search never worse than greedy."""
+    problem = compile_problem(
+        random_instance(
+            11, n_models=8, n_machines=10, n_types=3, max_replicas=3, objective=objective, slo=slo
+        )
+    )
+    results = {name: run(name, problem) for name in HEURISTICS}
+    for name, result in results.items():
+        check_result(name, problem, result)
+    if results["greedy"].status.solved:
+        assert no_worse(
+            key_of(problem, results["local-search"]), key_of(problem, results["greedy"])
+        )
+
+
+# ---------------------------------------------------------------------------- hand-made
+
+
+def instance(
+    models: list[dict[str, Any]],
+    machines: int,
+    capacity: dict[str, float],
+    pairs: dict[tuple[str, str], float] | None = None,
+    **extra: Any,
+) -> Instance:
+    """One machine type ``box``; every model runs on it at 10 ms with a loose SLO."""
+    for m in models:
+        m.setdefault("latency_ms", {"box": 10.0})
+        m.setdefault("slo_ms", 1000.0)
+    pairwise = [
+        {"machine_type": "box", "target": a, "with": b, "slowdown": s}
+        for (a, b), s in (pairs or {}).items()
+    ]
+    data = {
+        "name": "hand-made",
+        "machine_types": [{"name": "box", "capacity": capacity}],
+        "machines": [{"type": "box", "count": machines}],
+        "models": models,
+        "interference": {"pairwise": pairwise, "missing": 1.1},
+        **extra,
+    }
+    return Instance.model_validate(data)
+
+
+def test_least_loaded_picks_the_least_utilized_machine() -> None:
+    inst = instance(
+        [
+            {"name": "A", "requests": {"cpu": 4, "mem": 1}},  # m0: 0.5
+            {"name": "B", "requests": {"cpu": 2, "mem": 1}},  # m1: 0.25
+            {"name": "C", "requests": {"cpu": 1, "mem": 6}},  # m2: 0.75 (memory dominates)
+            {"name": "D", "requests": {"cpu": 1, "mem": 1}},  # m1 (0.25) -> 0.375
+            {"name": "E", "requests": {"cpu": 1, "mem": 1}},  # m1 (0.375) -> 0.5
+            {"name": "F", "requests": {"cpu": 1, "mem": 1}},  # m0 and m1 at 0.5: fewer replicas
+        ],
+        machines=3,
+        capacity={"cpu": 8, "mem": 8},
+    )
+    problem = compile_problem(inst)
+    result = run("least-loaded", problem)
+    assert result.status is Status.FEASIBLE
+    assert result.assignment.tolist() == [0, 1, 2, 1, 1, 0]
+
+
+def bad_pair_instance() -> Instance:
+    """Two machines, room for two replicas each; C suffers beside A, not beside B."""
+    return instance(
+        [
+            {"name": "A", "requests": {"cpu": 2}},
+            {"name": "B", "requests": {"cpu": 2}},
+            {"name": "C", "requests": {"cpu": 2}},
+        ],
+        machines=2,
+        capacity={"cpu": 4},
+        pairs={
+            ("A", "B"): 1.05,
+            ("B", "A"): 1.05,
+            ("A", "C"): 1.9,
+            ("C", "A"): 1.9,
+            ("B", "C"): 1.05,
+            ("C", "B"): 1.05,
+        },
+    )
+
+
+def test_greedy_avoids_a_known_bad_colocation() -> None:
+    problem = compile_problem(bad_pair_instance())
+    blind = run("least-loaded", problem)
+    aware = run("greedy", problem)
+    assert blind.assignment.tolist() == [0, 1, 0]  # the tie goes to machine order: beside A
+    assert aware.assignment.tolist() == [0, 1, 1]  # C joins B
+    assert aware.objective < blind.objective
+
+
+def test_greedy_honours_a_hard_slo_of_the_residents() -> None:
+    """B beside A would push A past its SLO, so under hard SLOs greedy opens a machine even
+    though sharing is what the objective (fewest machines) prefers."""
+    models = [
+        {"name": "A", "requests": {"cpu": 1}, "slo_ms": 12.0},
+        {"name": "B", "requests": {"cpu": 1}},
+    ]
+    pairs = {("A", "B"): 1.5, ("B", "A"): 1.0}
+    objective = {"minimize": "machines", "slo": "hard"}
+    problem = compile_problem(instance(models, 2, {"cpu": 4}, pairs, objective=objective))
+    hard = run("greedy", problem)
+    assert hard.assignment.tolist() == [0, 1]
+    soft = compile_problem(
+        instance(models, 2, {"cpu": 4}, pairs, objective={**objective, "slo": "soft"})
+    )
+    # with soft SLOs the violation still comes first in the score
+    assert run("greedy", soft).assignment.tolist() == [0, 1]
+    assert run("exhaustive", soft).objective == 2.0
+
+
+def test_local_search_repairs_what_greedy_cannot_place_under_hard_slos() -> None:
+    """Greedy keeps A and B apart (no degradation), then C breaks the SLO of either; the one
+    feasible placement shares A with B and leaves C alone."""
+    models = [
+        {"name": "A", "requests": {"cpu": 2}, "slo_ms": 12.0},
+        {"name": "B", "requests": {"cpu": 2}, "slo_ms": 12.0},
+        {"name": "C", "requests": {"cpu": 2}},
+    ]
+    pairs = {
+        ("A", "B"): 1.1,
+        ("B", "A"): 1.1,
+        ("A", "C"): 1.5,  # 15 ms > 12 ms
+        ("C", "A"): 1.0,
+        ("B", "C"): 1.5,
+        ("C", "B"): 1.0,
+    }
+    problem = compile_problem(instance(models, 2, {"cpu": 4}, pairs))
+    reference = run("exhaustive", problem)
+    assert reference.status is Status.OPTIMAL
+    assert reference.assignment.tolist() in ([0, 0, 1], [1, 1, 0])
+    assert run("greedy", problem).status is Status.UNKNOWN
+    local = run("local-search", problem)
+    check_result("local-search", problem, local)
+    assert local.status is Status.FEASIBLE
+    assert local.objective == pytest.approx(reference.objective)
+
+
+def test_local_search_repairs_a_placement_greedy_packs_itself_out_of() -> None:
+    """Fewest machines: greedy fills machine 0 with A and B, so C's three replicas (on distinct
+    machines) find only two; local search starts from least-loaded instead."""
+    models = [
+        {"name": "A", "requests": {"cpu": 2}},
+        {"name": "B", "requests": {"cpu": 2}},
+        {"name": "C", "requests": {"cpu": 2}, "replicas": 3},
+    ]
+    objective = {"minimize": "machines", "slo": "hard"}
+    problem = compile_problem(instance(models, 3, {"cpu": 4}, objective=objective))
+    assert run("greedy", problem).status is Status.UNKNOWN
+    local = run("local-search", problem)
+    check_result("local-search", problem, local)
+    assert local.status is Status.FEASIBLE and local.objective == 3.0
+    assert local.info["start"] == "repair from least-loaded"
+
+
+def test_exhaustive_refuses_more_than_ten_replicas() -> None:
+    problem = compile_problem(random_instance(3, n_models=11, n_machines=11, max_replicas=1))
+    assert problem.n_replicas == 11
+    with pytest.raises(ValueError, match="at most 10 replicas"):
+        run("exhaustive", problem)
+
+
+def test_an_infeasible_instance_gets_a_diagnosis_naming_the_model() -> None:
+    inst = instance(
+        [
+            {"name": "small", "requests": {"cpu": 1}},
+            {"name": "huge-model", "requests": {"cpu": 64}},
+        ],
+        machines=2,
+        capacity={"cpu": 8},
+    )
+    problem = compile_problem(inst)
+    for name in [*HEURISTICS, "exhaustive"]:
+        result = run(name, problem)
+        expected = Status.INFEASIBLE if name == "exhaustive" else Status.UNKNOWN
+        assert result.status is expected, name
+        assert any("huge-model" in line for line in result.info["diagnosis"]), name
+
+
+def test_anti_affinity_and_per_machine_limit() -> None:
+    inst = instance(
+        [
+            {"name": "A", "requests": {"cpu": 1}, "replicas": 3},
+            {"name": "B", "requests": {"cpu": 1}},
+        ],
+        machines=3,
+        capacity={"cpu": 8},
+        limits={"max_models_per_machine": 1},
+    )
+    problem = compile_problem(inst)
+    for name in HEURISTICS:
+        result = run(name, problem)
+        assert result.status is Status.UNKNOWN, name  # 4 replicas, 3 machines of one slot
+    assert run("exhaustive", problem).status is Status.INFEASIBLE
