@@ -269,6 +269,26 @@ def generate(
         out.print(f"wrote {truth}", highlight=False)
 
 
+@app.command()
+def bench(
+    suite: Annotated[str, typer.Option(help="suite name in benchmarks/suites/, or a .toml path")]
+    = "quick",
+    output: Annotated[Path | None, typer.Option("-o", "--output",
+                                                help="folder (default bench-out/SUITE)")] = None,
+    jobs: Annotated[int | None, typer.Option(min=1, help="worker processes")] = None,
+    time_limit: Annotated[float | None, typer.Option(min=0.001, help="seconds per solve")] = None,
+) -> None:
+    """Run a benchmark suite (resumable) and write results.csv, report.md/.html and plots."""
+    from placement.bench import run_suite
+    from placement.bench_suite import load_suite
+
+    spec = load_suite(suite)  # InputError (file and key named) -> exit 2 in main()
+    folder = output or Path("bench-out") / spec.name
+    done = run_suite(spec, folder, jobs=jobs, time_limit=time_limit)
+    out.print(f"{done.ran} solves run, {done.skipped} already in {folder / 'results.csv'}; "
+              f"report: {folder / 'report.md'}", highlight=False)
+
+
 @app.command("solvers")
 def list_solvers() -> None:
     """List the solvers and what each is."""
@@ -324,10 +344,8 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         err.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # usage errors (typer vendors click in recent releases)
+        if callable(getattr(exc, "show", None)) and hasattr(exc, "exit_code"):
             exc.show()
             sys.exit(BAD_INPUT)
         raise
