@@ -48,12 +48,14 @@ def load_truth(path: Path | None):
     return GroundTruth.load(path)
 
 
-def load_predictor(path: Path | None):
+def load_predictor(path: Path | None, instance=None):
+    """A predictor file, loaded only because the user named it; the instance is its catalog
+    for models it was not trained on."""
     if path is None:
         return None
-    from placement.predictor import SlowdownPredictor
+    from placement.predictor import load_predictor as load
 
-    return SlowdownPredictor.load(path)
+    return load(path, catalog=instance)
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
@@ -123,7 +125,7 @@ def solve(
         time_limit=time_limit,
         seed=seed,
         threads=threads,
-        predictor=load_predictor(predictor),
+        predictor=load_predictor(predictor, inst),
         **options,
     )
     print_solution(sol)
@@ -185,7 +187,7 @@ def compare(
         seed=seed,
         threads=threads,
         truth=load_truth(truth),
-        predictor=load_predictor(predictor),
+        predictor=load_predictor(predictor, inst),
     )
     table = Table(title=f"{inst.name}: {inst.objective.minimize}, SLO {inst.objective.slo}")
     columns = [
