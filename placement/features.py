@@ -1,0 +1,292 @@
+"""Feature vectors for the unified slowdown predictor (SPEC section 8; docs/predictor.md).
+
+One query is ``(target, co_runners, machine_type)``. The seed paper (Mendoza et al., EuroMLSys
+2021) trains ONE predictor across machine types and co-location degrees; for that, every query
+must map to a vector of the same length whatever the number of co-runners. So co-runners are
+described by order-free aggregates (sum, max, count of missing values), never one slot per
+co-runner, and the machine type by its hardware features plus a one-hot code that a neural
+network turns into a learned embedding.
+
+The builder has two halves, kept apart on purpose:
+
+- the **layout** (which feature names exist, which machine types have a one-hot column), fixed
+  when the predictor is fitted and saved with it, so a saved model always sees columns in the
+  order it was trained on;
+- the **catalog** (each model's features, requests and solo latencies, each machine type's
+  features and capacity), which can be swapped for another instance's catalog
+  (:meth:`FeatureBuilder.with_catalog`) so a fitted predictor can answer for new models and
+  machine types described with the same feature names.
+
+Every feature is listed in docs/predictor.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from placement.errors import InputError
+from placement.measurements import Measurement
+from placement.schema import Instance, validate_model
+
+Query = tuple[str, frozenset[str], str]
+"""``(target, co_runners, machine_type)``, the question every predictor answers."""
+
+
+def catalog_dict(instance: Instance) -> dict[str, Any]:
+    """The part of an instance a predictor reads, as plain JSON-able data (saved with it)."""
+    return {
+        "models": {
+            m.name: {
+                "features": dict(m.features),
+                "requests": dict(m.requests),
+                "latency_ms": dict(m.latency_ms),
+            }
+            for m in instance.models
+        },
+        "machine_types": {
+            t.name: {"features": dict(t.features), "capacity": dict(t.capacity)}
+            for t in instance.machine_types
+        },
+    }
+
+
+def load_catalog(path: str | Path) -> Instance:
+    """Read an instance file as a catalog: only its ``models`` and ``machine_types`` matter, so
+    its interference data may be incomplete (``missing`` is read as ``"predict"``). Every other
+    problem is an :class:`InputError` naming the file and the JSON path, as for instances."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(source, [("$", "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(source, [("$", f"cannot read the file ({exc})")]) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            source, [("$", f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")]
+        ) from None
+    if isinstance(data, dict) and isinstance(data.get("interference", {}), dict):
+        data = {**data, "interference": {**data.get("interference", {}), "missing": "predict"}}
+    return validate_model(Instance, data, source)
+
+
+def merge_catalogs(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override``'s models and types replace ``base``'s of the same name; others are kept."""
+    return {
+        "models": {**base["models"], **override["models"]},
+        "machine_types": {**base["machine_types"], **override["machine_types"]},
+    }
+
+
+def check_measurements(
+    rows: Sequence[Measurement], catalog: dict[str, Any], source: str, catalog_source: str
+) -> None:
+    """Refuse measurements naming a model or machine type the catalog does not describe.
+
+    Without the catalog entry the predictor has no features for the name, so a silent zero
+    vector would teach it nonsense. Rows are numbered as CSV lines (header = line 1).
+    """
+    models, types = catalog["models"], catalog["machine_types"]
+    problems: list[tuple[str, str]] = []
+    for i, m in enumerate(rows):
+        where = f"line {i + 2}"
+        if m.machine_type not in types:
+            problems.append(
+                (f"{where}.machine_type",
+                 f"unknown machine type {m.machine_type!r}: not in the catalog {catalog_source}")
+            )
+        for col, names in (("target", [m.target]), ("co_runners", sorted(m.co_runners))):
+            for name in names:
+                if name not in models:
+                    problems.append(
+                        (f"{where}.{col}",
+                         f"unknown model {name!r}: not in the catalog {catalog_source}")
+                    )
+    if problems:
+        raise InputError(source, problems)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den where den > 0, else 0: a resource or feature the machine lacks adds no pressure
+    ratio (capacity checks, not the predictor, keep such sets off the machine)."""
+    out = np.zeros(np.broadcast(num, den).shape)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+@dataclass
+class FeatureBuilder:
+    """Turns queries into fixed-length feature rows. Build one with :meth:`from_catalog`."""
+
+    model_keys: list[str]
+    machine_keys: list[str]
+    resources: list[str]
+    type_vocab: list[str]
+    catalog: dict[str, Any] = field(repr=False)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_catalog(
+        cls, catalog: Instance | dict[str, Any], types_seen: Iterable[str] | None = None
+    ) -> FeatureBuilder:
+        """Layout from the catalog's feature names; one-hot columns for ``types_seen`` (the
+        types in the training data: a type never seen in training gets an all-zero code and is
+        predicted from its hardware features alone)."""
+        cat = catalog_dict(catalog) if isinstance(catalog, Instance) else catalog
+        model_keys = sorted({k for m in cat["models"].values() for k in m["features"]})
+        machine_keys = sorted({k for t in cat["machine_types"].values() for k in t["features"]})
+        resources = sorted(
+            {k for t in cat["machine_types"].values() for k in t["capacity"]}
+            | {k for m in cat["models"].values() for k in m["requests"]}
+        )
+        vocab = sorted(set(types_seen) if types_seen is not None else cat["machine_types"])
+        return cls(model_keys, machine_keys, resources, vocab, cat)
+
+    def layout(self) -> dict[str, list[str]]:
+        return {
+            "model_keys": list(self.model_keys),
+            "machine_keys": list(self.machine_keys),
+            "resources": list(self.resources),
+            "type_vocab": list(self.type_vocab),
+        }
+
+    @classmethod
+    def from_layout(cls, layout: dict[str, list[str]], catalog: dict[str, Any]) -> FeatureBuilder:
+        return cls(
+            list(layout["model_keys"]), list(layout["machine_keys"]), list(layout["resources"]),
+            list(layout["type_vocab"]), catalog,
+        )
+
+    def with_catalog(self, catalog: Instance | dict[str, Any]) -> FeatureBuilder:
+        """Same layout (so a fitted model still fits), models and types merged from ``catalog``."""
+        cat = catalog_dict(catalog) if isinstance(catalog, Instance) else catalog
+        return FeatureBuilder(
+            self.model_keys, self.machine_keys, self.resources, self.type_vocab,
+            merge_catalogs(self.catalog, cat),
+        )
+
+    # ------------------------------------------------------------------ names
+    @property
+    def shared_keys(self) -> list[str]:
+        """Model features that share a name with a machine feature (``mem_bw_gbps``,
+        ``llc_mb``): demand over supply of the same quantity, a pressure ratio."""
+        machine = set(self.machine_keys)
+        return [k for k in self.model_keys if k in machine]
+
+    def feature_names(self) -> list[str]:
+        names = ["degree", "n_co_runners"]
+        for k in self.model_keys:
+            names += [f"target.{k}", f"target.missing.{k}", f"co.sum.{k}", f"co.max.{k}",
+                      f"co.missing.{k}", f"target_x_co.{k}"]
+        for r in self.resources:
+            names += [f"target.pressure.{r}", f"co.pressure_sum.{r}", f"co.pressure_max.{r}",
+                      f"total.pressure.{r}"]
+        for k in self.shared_keys:
+            names += [f"target.ratio.{k}", f"co.ratio_sum.{k}", f"total.ratio.{k}"]
+        names += ["target.log_solo_ms", "target.missing.solo_ms",
+                  "co.sum.log_solo_ms", "co.max.log_solo_ms", "co.missing.solo_ms"]
+        for g in self.machine_keys:
+            names += [f"machine.{g}", f"machine.missing.{g}"]
+        names += [f"machine.log_capacity.{r}" for r in self.resources]
+        names += [f"type={t}" for t in self.type_vocab]
+        return names
+
+    def columns(self, prefixes: Iterable[str]) -> list[int]:
+        """Indices of the features whose name starts with one of ``prefixes``."""
+        pre = tuple(prefixes)
+        return [i for i, n in enumerate(self.feature_names()) if n.startswith(pre)]
+
+    # ------------------------------------------------------------------ vectors
+    def _model(self, name: str) -> dict[str, Any]:
+        try:
+            return self.catalog["models"][name]
+        except KeyError:
+            raise KeyError(f"model {name!r} is not in the predictor's catalog") from None
+
+    def _type(self, name: str) -> dict[str, Any]:
+        try:
+            return self.catalog["machine_types"][name]
+        except KeyError:
+            raise KeyError(f"machine type {name!r} is not in the predictor's catalog") from None
+
+    def _model_vectors(self, name: str, machine_type: str) -> tuple[np.ndarray, ...]:
+        m = self._model(name)
+        feats = m["features"]
+        values = np.array([float(feats.get(k, 0.0)) for k in self.model_keys])
+        missing = np.array([0.0 if k in feats else 1.0 for k in self.model_keys])
+        requests = np.array([float(m["requests"].get(r, 0.0)) for r in self.resources])
+        solo = m["latency_ms"].get(machine_type)
+        log_solo = math.log(solo) if solo else 0.0
+        return values, missing, requests, np.array([log_solo, 0.0 if solo else 1.0])
+
+    def row(self, target: str, co_runners: frozenset[str], machine_type: str) -> np.ndarray:
+        """The feature vector of one query; its entries follow :meth:`feature_names`."""
+        mt = self._type(machine_type)
+        capacity = np.array([float(mt["capacity"].get(r, 0.0)) for r in self.resources])
+        t_val, t_miss, t_req, t_solo = self._model_vectors(target, machine_type)
+        co = [self._model_vectors(c, machine_type) for c in sorted(co_runners)]
+        k, nk = len(co), len(self.model_keys)
+        if co:
+            c_val = np.array([c[0] for c in co]).reshape(k, nk)
+            c_miss = np.array([c[1] for c in co]).reshape(k, nk)
+            c_press = _ratio(np.array([c[2] for c in co]).reshape(k, len(self.resources)), capacity)
+            c_solo = np.array([c[3] for c in co])
+            co_sum, co_max, co_missing = c_val.sum(0), c_val.max(0), c_miss.sum(0)
+            p_sum, p_max = c_press.sum(0), c_press.max(0)
+            solo_known = c_solo[c_solo[:, 1] == 0.0, 0]
+            solo_agg = [solo_known.sum(), solo_known.max() if solo_known.size else 0.0,
+                        float(k - solo_known.size)]
+        else:
+            co_sum = co_max = co_missing = np.zeros(nk)
+            p_sum = p_max = np.zeros(len(self.resources))
+            solo_agg = [0.0, 0.0, 0.0]
+        t_press = _ratio(t_req, capacity)
+        parts: list[Any] = [[1.0 + k, float(k)]]
+        per_key = np.stack([t_val, t_miss, co_sum, co_max, co_missing, t_val * co_sum], axis=1)
+        parts.append(per_key.ravel())
+        parts.append(np.stack([t_press, p_sum, p_max, t_press + p_sum], axis=1).ravel())
+        if self.shared_keys:
+            idx = [self.model_keys.index(s) for s in self.shared_keys]
+            supply = np.array([float(mt["features"].get(s, 0.0)) for s in self.shared_keys])
+            tr = _ratio(t_val[idx], supply)
+            cr = _ratio(co_sum[idx], supply)
+            parts.append(np.stack([tr, cr, tr + cr], axis=1).ravel())
+        parts.append([t_solo[0], t_solo[1], *solo_agg])
+        mf = mt["features"]
+        parts.append(
+            np.array([[float(mf.get(g, 0.0)), 0.0 if g in mf else 1.0]
+                      for g in self.machine_keys]).ravel()
+        )
+        parts.append(np.log1p(capacity))
+        parts.append([1.0 if t == machine_type else 0.0 for t in self.type_vocab])
+        return np.concatenate([np.asarray(p, dtype=float).ravel() for p in parts])
+
+    def matrix(self, queries: Iterable[Query]) -> np.ndarray:
+        """Stacked rows, shape ``(n_queries, n_features)``."""
+        rows = [self.row(t, c, m) for t, c, m in queries]
+        if not rows:
+            return np.zeros((0, len(self.feature_names())))
+        return np.vstack(rows)
+
+
+def queries_of(rows: Iterable[Measurement]) -> list[Query]:
+    return [(m.target, m.co_runners, m.machine_type) for m in rows]
+
+
+def query_strings(queries: Iterable[Query]) -> np.ndarray:
+    """Queries as an object array ``(n, 3)`` of strings (type, target, ``;``-joined co-runners):
+    the input of the identity-based ``additive`` baseline, which needs names, not features."""
+    data = [[m, t, ";".join(sorted(c))] for t, c, m in queries]
+    arr = np.empty((len(data), 3), dtype=object)
+    for i, r in enumerate(data):
+        arr[i] = r
+    return arr
