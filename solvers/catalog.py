@@ -2,6 +2,8 @@
 
 import solvers.auto  # noqa: F401
 import solvers.baselines  # noqa: F401
+import solvers.cpsat  # noqa: F401
 import solvers.exhaustive  # noqa: F401
 import solvers.greedy  # noqa: F401
 import solvers.local_search  # noqa: F401
+import solvers.milp  # noqa: F401

@@ -1,0 +1,222 @@
+"""The exact solvers (cpsat, milp) against the brute-force reference and the heuristics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from placement.compile import compile_problem
+from solvers import registry
+from solvers.metrics import evaluate_assignment, sort_key, violations
+from solvers.result import Status
+from tests.strategies import COMPOSE, OBJECTIVES, random_instance, tiny_instances
+
+EXACT = [("cpsat", {}), ("milp", {"backend": "highs"})]
+TOL = 1e-6
+SETTINGS = settings(
+    deadline=None, max_examples=25, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+def same_key(a: tuple, b: tuple) -> bool:
+    return all(abs(x - y) <= TOL * max(1.0, abs(y)) for x, y in zip(a, b, strict=True))
+
+
+def check_result(problem, result) -> None:
+    """Objective from the evaluator, bound below it, feasible assignment."""
+    if not result.status.solved:
+        return
+    assert not violations(problem, result.assignment)
+    metrics = evaluate_assignment(problem, result.assignment)
+    assert result.objective == pytest.approx(metrics.objective(problem.objective), abs=1e-12)
+    assert result.bound is not None and result.bound <= result.objective + 1e-9
+    assert result.gap is not None and result.gap >= 0
+
+
+def reference(problem):
+    return registry.run("exhaustive", problem, time_limit=60)
+
+
+def exact_matches_exhaustive(instance, solvers) -> None:
+    problem = compile_problem(instance)
+    ref = reference(problem)
+    assert ref.status in (Status.OPTIMAL, Status.INFEASIBLE)
+    for name, kwargs in solvers:
+        result = registry.run(name, problem, time_limit=20, seed=0, **kwargs)
+        if ref.status == Status.INFEASIBLE:
+            assert result.status == Status.INFEASIBLE, (name, kwargs)
+            assert result.info.get("diagnosis"), "an infeasible answer must say why"
+            continue
+        assert result.status == Status.OPTIMAL, (name, kwargs, result.info)
+        check_result(problem, result)
+        ours = sort_key(problem, evaluate_assignment(problem, result.assignment))
+        theirs = sort_key(problem, evaluate_assignment(problem, ref.assignment))
+        assert same_key(ours, theirs), (name, kwargs, ours, theirs)
+
+
+@SETTINGS
+@given(tiny_instances())
+def test_exact_equal_exhaustive(instance) -> None:
+    exact_matches_exhaustive(instance, EXACT)
+
+
+@settings(deadline=None, max_examples=8, suppress_health_check=[HealthCheck.too_slow])
+@given(tiny_instances())
+def test_cbc_equals_exhaustive(instance) -> None:
+    exact_matches_exhaustive(instance, [("milp", {"backend": "cbc"})])
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+@pytest.mark.parametrize("compose", COMPOSE)
+@pytest.mark.parametrize("slo", ["hard", "soft"])
+def test_every_objective_compose_and_slo(objective: str, compose: str, slo: str) -> None:
+    """Each combination at least once, with set-wise entries present (n_models >= 3)."""
+    seed = OBJECTIVES.index(objective) * 10 + COMPOSE.index(compose) * 3 + (slo == "soft")
+    instance = random_instance(
+        seed, n_models=4, n_machines=3, n_types=2, max_replicas=2, objective=objective,
+        compose=compose, slo=slo, n_setwise=4,
+    )
+    assert instance.interference.setwise
+    exact_matches_exhaustive(instance, EXACT)
+
+
+def test_setwise_entry_is_what_counts() -> None:
+    """A set-wise entry far worse than its pairs must steer the exact solvers away from the set
+    (a pairwise-only model would pick it)."""
+    data = random_instance(3, n_models=3, n_machines=2, n_types=1, max_replicas=1).model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
+    data["machine_types"][0]["capacity"] = {"cpu": 100, "mem": 100}
+    for model in data["models"]:
+        model["slo_ms"] = 1e6
+        model["weight"] = 1.0
+        model["latency_ms"] = {"type0": 10.0}
+    data["machines"] = [{"id": "m0", "type": "type0"}, {"id": "m1", "type": "type0"}]
+    for entry in data["interference"]["pairwise"]:
+        entry["slowdown"] = 1.01
+    names = [m["name"] for m in data["models"]]
+    data["interference"]["setwise"] = [
+        {"machine_type": "type0", "target": t, "with": [n for n in names if n != t],
+         "slowdown": 3.0}
+        for t in names
+    ]
+    data["objective"] = {"minimize": "mean_degradation", "slo": "hard"}
+    from placement.schema import Instance
+
+    problem = compile_problem(Instance.model_validate(data))
+    for name, kwargs in EXACT:
+        result = registry.run(name, problem, time_limit=10, **kwargs)
+        assert result.status == Status.OPTIMAL
+        assert result.objective == pytest.approx(0.01 * 2 / 3)  # a pair together, one alone
+        assert len(set(result.assignment.tolist())) == 2
+
+
+def test_cpsat_and_milp_agree_on_medium_instances() -> None:
+    for seed in range(3):
+        instance = random_instance(
+            100 + seed, n_models=6, n_machines=5, n_types=2, max_replicas=2,
+            objective=OBJECTIVES[seed % len(OBJECTIVES)], slo=["hard", "soft"][seed % 2],
+        )
+        problem = compile_problem(instance)
+        results = [registry.run(n, problem, time_limit=20, **kw) for n, kw in EXACT]
+        statuses = {r.status for r in results}
+        if statuses == {Status.INFEASIBLE}:
+            continue
+        assert statuses == {Status.OPTIMAL}, [r.info for r in results]
+        keys = [sort_key(problem, evaluate_assignment(problem, r.assignment)) for r in results]
+        assert same_key(keys[0], keys[1])
+
+
+def test_bound_and_objective_against_local_search() -> None:
+    """Never worse than local search; the bound never above its (feasible) objective."""
+    for seed in range(4):
+        instance = random_instance(
+            200 + seed, n_models=6, n_machines=5, n_types=2, max_replicas=2,
+            objective=OBJECTIVES[seed % len(OBJECTIVES)], slo="hard",
+        )
+        problem = compile_problem(instance)
+        heuristic = registry.run("local-search", problem, time_limit=5, seed=0)
+        for name, kwargs in EXACT:
+            result = registry.run(name, problem, time_limit=20, seed=0, **kwargs)
+            check_result(problem, result)
+            if heuristic.status.solved:
+                assert result.status.solved
+                ls_metrics = evaluate_assignment(problem, heuristic.assignment)
+                assert result.bound <= ls_metrics.objective(problem.objective) + 1e-9
+                ours = sort_key(problem, evaluate_assignment(problem, result.assignment))
+                assert ours <= sort_key(problem, ls_metrics) or same_key(
+                    ours, sort_key(problem, ls_metrics)
+                )
+
+
+@pytest.mark.parametrize("name,kwargs", EXACT + [("milp", {"backend": "cbc"})])
+def test_infeasible_has_diagnosis(name: str, kwargs: dict) -> None:
+    """Two models that each need the whole machine, one machine: packing, not a single model."""
+    instance = random_instance(7, n_models=2, n_machines=1, n_types=1, max_replicas=1)
+    data = instance.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["machine_types"][0]["capacity"] = {"cpu": 3, "mem": 8}
+    for model in data["models"]:
+        model["requests"] = {"cpu": 2, "mem": 1}
+        model["slo_ms"] = 1e6
+    from placement.schema import Instance
+
+    problem = compile_problem(Instance.model_validate(data))
+    result = registry.run(name, problem, time_limit=10, **kwargs)
+    assert result.status == Status.INFEASIBLE
+    assert result.assignment is None
+    assert result.info["diagnosis"]
+
+
+def test_interference_makes_it_infeasible() -> None:
+    """Both fit together, but together they miss their SLOs: proved infeasible by the master."""
+    instance = random_instance(8, n_models=2, n_machines=1, n_types=1, max_replicas=1)
+    data = instance.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["machine_types"][0]["capacity"] = {"cpu": 100, "mem": 100}
+    for model in data["models"]:
+        model["slo_ms"] = max(model["latency_ms"].values()) * 1.05
+    for entry in data["interference"]["pairwise"]:
+        entry["slowdown"] = 1.5
+    from placement.schema import Instance
+
+    problem = compile_problem(Instance.model_validate(data))
+    for name, kwargs in EXACT:
+        result = registry.run(name, problem, time_limit=10, **kwargs)
+        assert result.status == Status.INFEASIBLE
+        assert result.info["diagnosis"]
+
+
+@pytest.mark.parametrize("name,kwargs", EXACT)
+def test_deterministic_for_a_seed(name: str, kwargs: dict) -> None:
+    instance = random_instance(11, n_models=6, n_machines=5, n_types=2, max_replicas=2)
+    problem = compile_problem(instance)
+    runs = [
+        registry.run(name, problem, time_limit=20, seed=3, threads=2, **kwargs) for _ in range(2)
+    ]
+    assert runs[0].status == runs[1].status
+    if runs[0].assignment is not None:
+        assert np.array_equal(runs[0].assignment, runs[1].assignment)
+        assert runs[0].objective == runs[1].objective
+
+
+def test_column_generation_route_is_valid() -> None:
+    """Forcing the large-instance route: a feasible answer, evaluator's objective, valid bound,
+    never worse than the optimum's bound."""
+    checked = 0
+    for seed in range(20):
+        instance = random_instance(seed, n_models=6, n_machines=5, n_types=2, max_replicas=2)
+        problem = compile_problem(instance)
+        full = registry.run("milp", problem, time_limit=20)
+        if full.status != Status.OPTIMAL:
+            continue
+        checked += 1
+        for name, kwargs in EXACT:
+            result = registry.run(name, problem, time_limit=10, max_configurations=5, **kwargs)
+            assert result.info["route"] == "column-generation"
+            assert result.status.solved
+            check_result(problem, result)
+            assert result.bound <= full.objective + 1e-9
+            assert result.objective >= full.objective - 1e-9
+        if checked == 2:
+            break
+    assert checked == 2
