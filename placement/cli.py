@@ -63,6 +63,8 @@ def fmt(value: float | None, digits: int = 4) -> str:
 
 
 def print_solution(sol, truth_summary=None) -> None:
+    from placement.solution import Summary
+
     table = Table(title=f"{sol.instance}: {sol.solver}", show_header=True)
     table.add_column("figure")
     table.add_column("predicted" if truth_summary else "value", justify="right")
@@ -77,15 +79,7 @@ def print_solution(sol, truth_summary=None) -> None:
     ]
     if sol.summary is not None:
         s, t = sol.summary, truth_summary
-        for name in (
-            "mean_degradation",
-            "p99_degradation",
-            "max_degradation",
-            "total_added_latency_ms",
-            "slo_violations",
-            "machines_used",
-            "cost_per_hour",
-        ):
+        for name in Summary.model_fields:
             rows.append((name, fmt(getattr(s, name)), fmt(getattr(t, name)) if t else None))
     for name, value, true in rows:
         table.add_row(name, value, *([true or ""] if truth_summary else []))

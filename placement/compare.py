@@ -8,6 +8,7 @@ from placement.api import solve
 from placement.evaluate import evaluate
 from placement.interference import SetPredictor, SlowdownSource
 from placement.schema import Instance
+from placement.solution import Summary
 from solvers import registry
 
 #: The default line-up of `placement compare`: every solver but brute force.
@@ -63,21 +64,13 @@ def compare(
             "gap": sol.gap,
             "seconds": sol.solve_seconds,
         }
-        for key in (
-            "mean_degradation",
-            "p99_degradation",
-            "max_degradation",
-            "total_added_latency_ms",
-            "slo_violations",
-            "machines_used",
-            "cost_per_hour",
-        ):
+        for key in Summary.model_fields:
             row[key] = getattr(sol.summary, key) if sol.summary else None
             if truth is not None:
                 row[f"true_{key}"] = None
         if truth is not None and sol.assignment:
             true = evaluate(instance, sol.assignment, source=truth).summary
-            for key in true.model_fields:
+            for key in Summary.model_fields:
                 row[f"true_{key}"] = getattr(true, key)
         rows.append(row)
     base = next((r for r in rows if r["solver"] == "least-loaded"), None)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from placement.errors import InputError
+from placement.files import read_text
 
 COLUMNS = ("machine_type", "target", "co_runners", "slowdown")
 
@@ -37,12 +38,7 @@ class Measurement:
 def read_measurements(path: str | Path) -> list[Measurement]:
     """Read a measurements CSV; raises InputError naming the row and column on bad input."""
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(source, [("$", "file not found")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(source, [("$", f"cannot read the file ({exc})")]) from None
+    text = read_text(path)
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames or []
     missing = [c for c in COLUMNS if c not in header]

@@ -8,7 +8,6 @@ JSON path.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -263,19 +262,10 @@ class Instance(_Strict):
 
 def load_json_model(cls: type[BaseModel], path: str | Path) -> Any:
     """Read ``path`` as JSON and validate it as ``cls``, mapping every failure to InputError."""
+    from placement.files import read_json
+
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(source, [("$", "file not found")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(source, [("$", f"cannot read the file ({exc})")]) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            source, [("$", f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")]
-        ) from None
+    data = read_json(path)
     return validate_model(cls, data, source)
 
 
