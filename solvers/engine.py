@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from solvers.diagnosis import diagnose, no_solution_message
+from solvers.diagnosis import hosts as hostable_types
 from solvers.metrics import evaluate_assignment
 from solvers.problem import TOLERANCE, Problem
 from solvers.result import Result, Status
@@ -283,6 +284,7 @@ class Placement:
     state: MachineState
     unplaced: int | None = None  # the first replica no machine could take
     timed_out: bool = False
+    skipped: tuple[int, ...] = ()  # every replica left unplaced (``keep_going`` runs)
 
     @property
     def complete(self) -> bool:
@@ -297,25 +299,38 @@ def place(
     hard_slo: bool = False,
     shortlist: int = DEFAULT_SHORTLIST,
     deadline: float | None = None,
+    keep_going: bool = False,
 ) -> Placement:
     """Run one placement cycle; stops at the first replica that no machine can take.
 
     ``hard_slo``: drop a machine when, after adding, some replica there (the new one included)
-    would miss its SLO. ``deadline``: a ``time.perf_counter()`` instant.
+    would miss its SLO. ``deadline``: a ``time.perf_counter()`` instant. ``keep_going``: leave
+    a replica that no machine can take unplaced and go on with the next (a partial placement
+    for :mod:`solvers.repair`; the result is still not ``complete``).
     """
     state = MachineState(problem, track_figures=hard_slo or score.exact)
     replicas = range(problem.n_replicas) if order is None else [int(r) for r in order]
     shortlist = max(1, int(shortlist))
+    skipped: list[int] = []
+
+    def stuck(r: int) -> Placement | None:
+        skipped.append(r)
+        if keep_going:
+            return None
+        return Placement(state.assignment, state, unplaced=r, skipped=tuple(skipped))
+
     for r in replicas:
         if deadline is not None and time.perf_counter() > deadline:
-            return Placement(state.assignment, state, timed_out=True)
+            return Placement(state.assignment, state, timed_out=True, skipped=tuple(skipped))
         model = int(problem.replica_model[r])
         mask = state.feasible(model, hard_slo)
         if score.symmetric:
             mask = state.without_empty_twins(mask)
         machines = np.flatnonzero(mask)
         if machines.size == 0:
-            return Placement(state.assignment, state, unplaced=r)
+            if (done := stuck(r)) is not None:
+                return done
+            continue
         keys = score.prescore(state, model, machines)
         ranked = machines[np.lexsort((machines, state.count[machines], *reversed(keys)))]
         if not (hard_slo or score.exact):
@@ -323,10 +338,34 @@ def place(
         else:
             choice, figures = _decide_exactly(state, score, model, ranked, hard_slo, shortlist)
             if choice < 0:
-                return Placement(state.assignment, state, unplaced=r)
+                if (done := stuck(r)) is not None:
+                    return done
+                continue
         state.add(r, choice, figures)
         score.placed(state, model, choice)
-    return Placement(state.assignment, state)
+    first = skipped[0] if skipped else None
+    return Placement(state.assignment, state, unplaced=first, skipped=tuple(skipped))
+
+
+def most_constrained_order(problem: Problem) -> np.ndarray:
+    """Replicas, most constrained model first: fewest machines that can host one replica of
+    the model alone (allowed type, capacity, and the SLO alone when SLOs are hard; see
+    :func:`~solvers.diagnosis.hosts`), then largest request relative to the largest capacity
+    of that resource among the types present, then file order. File order strands a model
+    with few possible hosts once others have filled them; this order seats it first.
+
+    A different ORDER for the same engine (``place(..., order=most_constrained_order(p))``),
+    not a different loop.
+    """
+    n_hosts = hostable_types(problem).astype(np.int64) @ problem.machines_per_type  # [M]
+    present = problem.machines_per_type > 0
+    biggest = problem.capacity[present].max(axis=0) if present.any() else problem.capacity.max(0)
+    req = problem.requests
+    rel = np.divide(req, biggest, out=np.where(req > 0, np.inf, 0.0), where=biggest > 0)
+    size = rel.max(axis=1) if rel.shape[1] else np.zeros(problem.n_models)
+    model = problem.replica_model
+    index = np.arange(problem.n_replicas)
+    return np.lexsort((index, -size[model], n_hosts[model]))
 
 
 def _decide_exactly(

@@ -148,12 +148,24 @@ def greedy_placement(
     deadline: float | None = None,
     respect_slo: bool = True,
     shortlist: int = DEFAULT_SHORTLIST,
+    order: np.ndarray | None = None,
+    keep_going: bool = False,
 ) -> Placement:
     """One greedy cycle. Hard SLOs filter when ``problem.slo_mode`` is hard; ``respect_slo=False``
-    gives the SLO-blind variant (SLOs scored as if soft) that local search repairs from."""
+    gives the SLO-blind variant (SLOs scored as if soft) that local search repairs from.
+    ``order`` and ``keep_going`` pass to :func:`~solvers.engine.place` (the ``greedy`` solver
+    itself uses neither: file order, stop at the first replica it cannot place)."""
     hard = respect_slo and problem.slo_mode == "hard"
     score = LeastAddedDegradation(problem, count_violations=True)
-    return place(problem, score, hard_slo=hard, shortlist=shortlist, deadline=deadline)
+    return place(
+        problem,
+        score,
+        order=order,
+        hard_slo=hard,
+        shortlist=shortlist,
+        deadline=deadline,
+        keep_going=keep_going,
+    )
 
 
 @register(

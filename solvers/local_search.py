@@ -10,9 +10,14 @@ recomputed by the evaluator, and the result is never worse than greedy's (checke
 evaluator's figures).
 
 Hard SLOs: moves that add a violation never improve the key, so a feasible start stays
-feasible. When greedy cannot place everything, the search repairs: it starts from the first
-complete placement among SLO-blind greedy (hard SLOs only), least-loaded and first-fit
-decreasing, and minimizes violations first; if any remain under hard SLOs, the answer is
+feasible. When greedy (file order, the paper's rule, left as it is) cannot place everything,
+local search builds another start (:func:`_construct`): the same engine and score with the
+replicas most constrained first (:func:`~solvers.engine.most_constrained_order`); else an
+ejection-chain repair (:mod:`solvers.repair`) of the partial placements, which seats the
+stranded replicas by moving residents aside (minimizing unplaced replicas, then violations,
+then the objective) and breaks no hard SLO; else, as before, the first complete placement
+among SLO-blind greedy (hard SLOs only), least-loaded and first-fit decreasing, from which the
+search minimizes violations first. If any violation remains under hard SLOs, the answer is
 UNKNOWN, never an SLO-breaking placement.
 
 Anytime and deterministic: the clock is read before every exact evaluation; neighbourhoods are
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,13 +39,15 @@ from solvers.engine import (
     PairwiseLoad,
     Placement,
     mean_weights,
+    most_constrained_order,
     place,
     unsolved_result,
 )
 from solvers.greedy import greedy_placement
-from solvers.metrics import evaluate_assignment, sort_key
+from solvers.metrics import evaluate_assignment, sort_key, violations
 from solvers.problem import TOLERANCE, Problem
 from solvers.registry import register
+from solvers.repair import Repair
 from solvers.result import Result, Status
 
 #: Relative slack under which two keys count as equal (an improvement must beat it).
@@ -280,7 +288,7 @@ class Search:
             return
 
 
-def _repair_start(
+def _fallback_start(
     problem: Problem, deadline: float
 ) -> tuple[np.ndarray | None, str, Placement | None]:
     """A complete placement to repair when greedy gets stuck: greedy's order and score without
@@ -309,6 +317,46 @@ def _repair_start(
     return None, "", last
 
 
+def _construct(
+    problem: Problem, first: Placement, deadline: float, info: dict[str, Any]
+) -> tuple[np.ndarray | None, str, Placement | None]:
+    """A complete start when file-order greedy (``first``, run with ``keep_going``) is not one.
+
+    1. greedy's score in the most-constrained-first order (same engine, another order);
+    2. ejection-chain repair (:mod:`solvers.repair`) of the partial greedy placements (file
+       order and most constrained first), the one with fewer unplaced replicas first;
+    3. :func:`_fallback_start`.
+
+    Starts from 1 and 2 respect hard SLOs; 3 may not, and the search then minimizes
+    violations first. ``info`` receives what the repair did.
+    """
+    order = most_constrained_order(problem)
+    constrained = greedy_placement(problem, deadline=deadline, order=order, keep_going=True)
+    if constrained.complete:
+        return constrained.assignment.copy(), "greedy, most constrained first", constrained
+    partials = [("greedy", first), ("greedy, most constrained first", constrained)]
+    partials.sort(key=lambda item: np.inf if item[1].timed_out else len(item[1].skipped))
+    for name, partial in partials:
+        if partial.timed_out or time.perf_counter() > deadline:
+            break
+        repair = Repair(problem, partial.assignment, deadline=deadline)
+        left = repair.run(order)
+        info.setdefault("repair", []).append(
+            {
+                "from": name,
+                "unplaced_before": len(partial.skipped),
+                "unplaced_after": left,
+                "ejections": repair.ejections,
+                "chains_tried": repair.chains_tried,
+            }
+        )
+        if left == 0 and not violations(problem, repair.state.assignment):
+            return repair.state.assignment.copy(), f"repair of {name} by ejection chains", None
+    if time.perf_counter() > deadline:
+        return None, "", constrained
+    return _fallback_start(problem, deadline)
+
+
 @register(
     "local-search",
     "greedy, then improving moves and swaps until a local optimum or the time limit",
@@ -332,16 +380,20 @@ def local_search(
     started = time.perf_counter()
     deadline = started + time_limit
     hard = problem.slo_mode == "hard"
-    first = greedy_placement(problem, deadline=deadline)
+    # keep_going changes nothing when greedy completes; otherwise it leaves a partial to repair
+    first = greedy_placement(problem, deadline=deadline, keep_going=True)
     greedy_assignment = first.assignment.copy() if first.complete else None
     origin = "greedy"
     start = greedy_assignment
+    construction: dict[str, Any] = {}
     if start is None:
         if first.timed_out:
             return unsolved_result(problem, first, "local-search", started)
-        start, origin, last = _repair_start(problem, deadline)
+        start, origin, last = _construct(problem, first, deadline, construction)
         if start is None:
-            return unsolved_result(problem, last or first, "local-search", started)
+            result = unsolved_result(problem, last or first, "local-search", started)
+            result.info.update(construction)
+            return result
 
     search = Search(problem, start, seed=seed, deadline=deadline, shortlist=shortlist)
     search.run()
@@ -358,14 +410,26 @@ def local_search(
         "swaps": search.swaps,
         "evaluations": search.evaluations,
         "local_optimum": search.local_optimum,
+        **construction,
     }
+    broken = violations(problem, final, check_slo=False)
+    if broken:  # never expected (every move is filtered): refuse rather than return it
+        result = unsolved_result(
+            problem,
+            None,
+            "local-search",
+            started,
+            note=f"local search built an invalid placement (a bug, please report): {broken[0]}",
+        )
+        result.info.update({k: v for k, v in info.items() if k != "solver"})
+        return result
     if hard and metrics.slo_violations:
         result = unsolved_result(
             problem,
             None,
             "local-search",
             started,
-            note=f"local search could repair the SLO-blind greedy placement only down to "
+            note=f"local search could repair the {origin} placement only down to "
             f"{metrics.slo_violations} SLO violations",
         )
         result.info.update({k: v for k, v in info.items() if k != "solver"})

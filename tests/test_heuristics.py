@@ -11,10 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from placement.compile import compile_problem
+from placement.generator import generate
 from placement.schema import Instance
 from solvers import registry
+from solvers.engine import most_constrained_order
+from solvers.greedy import greedy_placement
 from solvers.metrics import evaluate_assignment, sort_key, violations
 from solvers.problem import Problem
+from solvers.repair import Repair
 from solvers.result import Result, Status
 from tests.strategies import random_instance, tiny_instances
 
@@ -265,7 +269,9 @@ def test_local_search_repairs_what_greedy_cannot_place_under_hard_slos() -> None
 
 def test_local_search_repairs_a_placement_greedy_packs_itself_out_of() -> None:
     """Fewest machines: greedy fills machine 0 with A and B, so C's three replicas (on distinct
-    machines) find only two; local search starts from least-loaded instead."""
+    machines) find only two; the most-constrained order is file order here (every model may go
+    anywhere, all of one size), so local search repairs greedy's partial placement by ejecting
+    A or B from machine 0 to make room for the third C."""
     models = [
         {"name": "A", "requests": {"cpu": 2}},
         {"name": "B", "requests": {"cpu": 2}},
@@ -277,7 +283,7 @@ def test_local_search_repairs_a_placement_greedy_packs_itself_out_of() -> None:
     local = run("local-search", problem)
     check_result("local-search", problem, local)
     assert local.status is Status.FEASIBLE and local.objective == 3.0
-    assert local.info["start"] == "repair from least-loaded"
+    assert local.info["start"] == "repair of greedy by ejection chains"
 
 
 def test_exhaustive_refuses_more_than_ten_replicas() -> None:
@@ -319,3 +325,107 @@ def test_anti_affinity_and_per_machine_limit() -> None:
         result = run(name, problem)
         assert result.status is Status.UNKNOWN, name  # 4 replicas, 3 machines of one slot
     assert run("exhaustive", problem).status is Status.INFEASIBLE
+
+
+# ---------------------------------------------------------------------------- construction, repair
+
+
+def stranding_instance() -> Instance:
+    """Two small CPU machines and two GPU machines; model F (first in the file) runs anywhere,
+    model C only on the small CPU machines, and a machine holds one of either, not both."""
+    data = {
+        "name": "stranding",
+        "machine_types": [
+            {"name": "small", "capacity": {"cpu": 4}},
+            {"name": "gpu", "capacity": {"cpu": 4}},
+        ],
+        "machines": [{"type": "small", "count": 2}, {"type": "gpu", "count": 2}],
+        "models": [
+            {
+                "name": "F",
+                "requests": {"cpu": 3},
+                "latency_ms": {"small": 10.0, "gpu": 10.0},
+                "slo_ms": 100.0,
+                "replicas": 2,
+            },
+            {
+                "name": "C",
+                "requests": {"cpu": 3},
+                "latency_ms": {"small": 10.0},
+                "slo_ms": 100.0,
+                "replicas": 2,
+            },
+        ],
+        "interference": {"pairwise": [], "missing": 1.1},
+    }
+    return Instance.model_validate(data)
+
+
+def test_local_search_seats_a_model_file_order_greedy_strands() -> None:
+    """Greedy (file order, kept as the paper's rule) puts both F on the small machines, the
+    lowest-index empty ones, and C then finds no machine; local search constructs again, most
+    constrained model first, and places everything."""
+    problem = compile_problem(stranding_instance())
+    assert most_constrained_order(problem).tolist() == [2, 3, 0, 1]  # C (2 hosts) before F (4)
+    greedy = run("greedy", problem)
+    assert greedy.status is Status.UNKNOWN
+    assert any("C#0" in line for line in greedy.info["diagnosis"])
+    local = run("local-search", problem)
+    check_result("local-search", problem, local)
+    assert local.status is Status.FEASIBLE
+    assert local.info["start"] == "greedy, most constrained first"
+    assert sorted(local.assignment[2:].tolist()) == [0, 1]  # both C on the small machines
+
+
+def test_repair_ejects_a_resident_and_clears_a_machine() -> None:
+    """From a partial placement: a replica of the whole machine's size needs two residents
+    moved elsewhere at once (a clearing); the repair finds it and keeps every constraint."""
+    models = [
+        {"name": "A", "requests": {"cpu": 1}},
+        {"name": "B", "requests": {"cpu": 1}},
+        {"name": "C", "requests": {"cpu": 1}},
+        {"name": "E", "requests": {"cpu": 1}},
+        {"name": "G", "requests": {"cpu": 1}},
+        {"name": "H", "requests": {"cpu": 1}},
+        {"name": "D", "requests": {"cpu": 4}},
+    ]
+    problem = compile_problem(instance(models, 3, {"cpu": 4}))
+    partial = np.array([0, 0, 1, 1, 2, 2, -1])
+    repair = Repair(problem, partial, deadline=float("inf"))
+    assert repair.run(most_constrained_order(problem)) == 0
+    assert repair.ejections == 2
+    assert violations(problem, repair.state.assignment) == []
+
+
+@pytest.mark.parametrize("seed", [1, 4, 14])
+def test_local_search_solves_generated_instances_greedy_cannot(seed: int) -> None:
+    """Generated instances are feasible by construction (the generator plants a placement);
+    file-order greedy gets stuck on these seeds, local search must not."""
+    inst, _ = generate(
+        n_replicas=40, n_machines=12, n_types=3, load=0.7, interference="medium", seed=seed
+    )
+    problem = compile_problem(inst)
+    assert problem.slo_mode == "hard"
+    assert registry.run("greedy", problem, time_limit=2.0).status is Status.UNKNOWN
+    local = registry.run("local-search", problem, time_limit=2.0, seed=0)
+    check_result("local-search", problem, local)
+    assert local.status is Status.FEASIBLE
+    assert violations(problem, local.assignment) == []  # hard SLOs included
+
+
+def test_repair_under_hard_slos_never_seats_a_replica_past_its_slo() -> None:
+    """Seed 1's most-constrained start strands one replica; the repaired placement breaks no
+    SLO, and greedy's own rule (file order, stop at the first stuck replica) is unchanged."""
+    inst, _ = generate(
+        n_replicas=40, n_machines=12, n_types=3, load=0.7, interference="medium", seed=1
+    )
+    problem = compile_problem(inst)
+    order = most_constrained_order(problem)
+    partial = greedy_placement(problem, order=order, keep_going=True)
+    assert not partial.complete and partial.skipped
+    stuck = greedy_placement(problem)
+    assert stuck.unplaced is not None and stuck.skipped == (stuck.unplaced,)
+    assert (stuck.assignment >= 0).sum() < problem.n_replicas
+    repair = Repair(problem, partial.assignment, deadline=float("inf"))
+    assert repair.run(order) == 0
+    assert violations(problem, repair.state.assignment) == []
