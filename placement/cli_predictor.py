@@ -65,8 +65,8 @@ def fit_command(
     catalog: Annotated[Path, typer.Option("--catalog", help="instance file whose models and "
                                           "machine_types give the features")],
     output: Annotated[Path, typer.Option("-o", "--output", help="predictor file to write")],
-    kind: Annotated[str, typer.Option(help="additive | linear | gbt | mlp",
-                                      callback=_check_kind)] = "gbt",
+    kind: Annotated[str, typer.Option(help="gbt-pairs (default) | gbt | mlp | linear | additive",
+                                      callback=_check_kind)] = "gbt-pairs",
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
 ) -> None:
     """Fit a predictor on MEASUREMENTS and write it to -o (a skops file; loads without

@@ -290,3 +290,156 @@ def query_strings(queries: Iterable[Query]) -> np.ndarray:
     for i, r in enumerate(data):
         arr[i] = r
     return arr
+
+
+# ---------------------------------------------------------------------- measured pairs
+PAIR_FEATURES: tuple[str, ...] = (
+    "pair.add",            # 1 + sum over co-runners of (s(target, c) - 1): the additive composition
+    "pair.log_add",
+    "pair.log_mult",       # sum of log s(target, c): the multiplicative composition, in logs
+    "pair.max",            # max s(target, c) - 1: the max composition (as degradation)
+    "pair.min",
+    "pair.sum_sq",         # sum of (s(target, c) - 1)^2: concentrated vs spread pressure
+    "pair.rev_sum",        # sum of s(c, target) - 1: how hard the target hits its co-runners
+    "pair.rev_max",
+    "pair.mutual_sum",     # sum over ordered co-runner pairs of s(a, b) - 1: their mutual pressure
+    "pair.mutual_max",
+    "pair.mutual_mean",
+    "pair.mutual_imputed",  # how many of those pairs were not measured (imputed)
+    "pair.target_sens",    # mean s(target, x) - 1 over every measured partner x on the type
+    "pair.co_aggr_sum",    # sum over co-runners of mean s(x, c) - 1 (how aggressive each is)
+    "pair.co_aggr_max",
+    "pair.n",              # number of co-runners
+    "pair.covered",        # 1 if every s(target, c) was measured (else the row uses no pairs)
+)
+
+
+class PairTable:
+    """Measured pairwise slowdowns ``s(target, other)`` per machine type, as features.
+
+    The learned ``gbt-pairs`` predictor models a set's slowdown as a correction over the
+    composition of the target's measured pairs with its co-runners (additive, multiplicative,
+    max), informed by the co-runners' mutual pressure and by how sensitive / aggressive each
+    model is across all its measured pairs on the type. A query whose target pairs are not all
+    measured is *uncovered* (``pair.covered`` = 0, every other pair feature 0): the predictor
+    then falls back to the feature-only model.
+
+    Keys are ``(machine_type, target, other)``; values are slowdowns clipped at 1.
+    """
+
+    def __init__(self, pairs: dict[tuple[str, str, str], float] | None = None):
+        self.pairs: dict[tuple[str, str, str], float] = {
+            k: max(1.0, float(v)) for k, v in (pairs or {}).items()
+        }
+        sens: dict[tuple[str, str], list[float]] = {}
+        aggr: dict[tuple[str, str], list[float]] = {}
+        cross: dict[tuple[str, str], list[float]] = {}
+        for (mt, a, b), v in self.pairs.items():
+            sens.setdefault((mt, a), []).append(v - 1.0)
+            aggr.setdefault((mt, b), []).append(v - 1.0)
+            cross.setdefault((a, b), []).append(v - 1.0)
+        self._sens = {k: float(np.mean(v)) for k, v in sens.items()}
+        self._aggr = {k: float(np.mean(v)) for k, v in aggr.items()}
+        self._cross = {k: float(np.mean(v)) for k, v in cross.items()}
+        per_type: dict[str, list[float]] = {}
+        for (mt, _, _), v in self.pairs.items():
+            per_type.setdefault(mt, []).append(v - 1.0)
+        self._type_mean = {k: float(np.mean(v)) for k, v in per_type.items()}
+        self._mean = float(np.mean([v - 1.0 for v in self.pairs.values()])) if self.pairs else 0.0
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    @classmethod
+    def from_measurements(cls, rows: Iterable[Measurement]) -> PairTable:
+        """Mean measured slowdown of every (type, target, other) measured as a pair."""
+        acc: dict[tuple[str, str, str], list[float]] = {}
+        for m in rows:
+            if len(m.co_runners) == 1:
+                (other,) = m.co_runners
+                acc.setdefault((m.machine_type, m.target, other), []).append(
+                    max(1.0, m.slowdown)
+                )
+        return cls({k: float(np.mean(v)) for k, v in acc.items()})
+
+    @classmethod
+    def from_instance(cls, instance: Instance) -> PairTable:
+        """The instance's own pairwise entries (and set-wise entries with one co-runner)."""
+        pairs: dict[tuple[str, str, str], float] = {}
+        for e in instance.interference.setwise:
+            if len(e.with_) == 1:
+                pairs[(e.machine_type, e.target, e.with_[0])] = e.slowdown
+        for e in instance.interference.pairwise:
+            pairs[(e.machine_type, e.target, e.with_)] = e.slowdown
+        return cls(pairs)
+
+    def merged(self, override: PairTable) -> PairTable:
+        """This table with ``override``'s entries replacing or adding to it."""
+        return PairTable({**self.pairs, **override.pairs})
+
+    def to_dict(self) -> dict[str, float]:
+        """JSON/skops-friendly form: ``"type\\ttarget\\tother" -> slowdown``."""
+        return {"\t".join(k): v for k, v in self.pairs.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, float]) -> PairTable:
+        out: dict[tuple[str, str, str], float] = {}
+        for k, v in data.items():
+            mt, a, b = str(k).split("\t")
+            out[(mt, a, b)] = float(v)
+        return cls(out)
+
+    def _imputed(self, mt: str, a: str, b: str) -> float:
+        """Degradation of an unmeasured pair: the same pair on other types, else how aggressive
+        ``b`` is on this type, else the type's (then the overall) mean pair degradation."""
+        v = self._cross.get((a, b))
+        if v is None:
+            v = self._aggr.get((mt, b))
+        if v is None:
+            v = self._type_mean.get(mt, self._mean)
+        return v
+
+    def covers(self, target: str, co_runners: Iterable[str], machine_type: str) -> bool:
+        return all((machine_type, target, c) in self.pairs for c in co_runners)
+
+    def row(self, target: str, co_runners: frozenset[str], machine_type: str) -> np.ndarray:
+        """The :data:`PAIR_FEATURES` of one query (all 0 when uncovered or without co-runners)."""
+        out = np.zeros(len(PAIR_FEATURES))
+        co = sorted(co_runners)
+        if not co or not self.covers(target, co, machine_type):
+            return out
+        p = self.pairs
+        d = np.array([p[(machine_type, target, c)] - 1.0 for c in co])
+        rev = np.array([
+            p.get((machine_type, c, target), 1.0 + self._imputed(machine_type, c, target)) - 1.0
+            for c in co
+        ])
+        mutual: list[float] = []
+        imputed = 0
+        for a in co:
+            for b in co:
+                if a == b:
+                    continue
+                v = p.get((machine_type, a, b))
+                if v is None:
+                    imputed += 1
+                    mutual.append(self._imputed(machine_type, a, b))
+                else:
+                    mutual.append(v - 1.0)
+        aggr = np.array([self._aggr.get((machine_type, c), 0.0) for c in co])
+        add = 1.0 + d.sum()
+        out[:] = [
+            add, math.log(add), float(np.log1p(d).sum()), d.max(), d.min(), float((d * d).sum()),
+            rev.sum(), rev.max(),
+            sum(mutual), max(mutual, default=0.0),
+            float(np.mean(mutual)) if mutual else 0.0, float(imputed),
+            self._sens.get((machine_type, target), 0.0), aggr.sum(), aggr.max(),
+            float(len(co)), 1.0,
+        ]
+        return out
+
+    def matrix(self, queries: Iterable[Query]) -> np.ndarray:
+        rows = [self.row(t, c, m) for t, c, m in queries]
+        if not rows:
+            return np.zeros((0, len(PAIR_FEATURES)))
+        return np.vstack(rows)

@@ -6,7 +6,9 @@ Every figure we report and every decision a solver makes goes through
 1. no co-runners: 1.0;
 2. a set-wise entry for exactly this (type, target, co-runner set): that value;
 3. a single co-runner: its pairwise entry;
-4. otherwise, when a predictor was given: the predictor's value for the whole set;
+4. otherwise, when a predictor was given: the predictor's value for the whole set (a predictor
+   with ``for_instance(instance)`` is first bound to the instance, so it can use the
+   instance's own models, types and pairwise entries);
 5. otherwise: the pairwise slowdowns composed by ``compose`` (additive, multiplicative, max).
 
 A pair with no entry takes ``missing`` (a number) or the predictor's value; values below 1.0
@@ -64,6 +66,11 @@ class Interference:
         inter = instance.interference
         self.compose_rule = inter.compose
         self.missing = inter.missing if isinstance(inter.missing, float) else None
+        bind = getattr(predictor, "for_instance", None)
+        if callable(bind):
+            # a learned predictor that can also read this instance's models, types and
+            # measured pairs (``SlowdownPredictor.for_instance``) is bound to it
+            predictor = bind(instance)
         self.predictor = predictor
         if inter.missing == "predict" and predictor is None:
             raise UsageError(

@@ -13,6 +13,10 @@ pipelines work. They are chosen by ``kind``:
 - ``gbt``: gradient-boosted trees on log(slowdown), quantile-loss trees for intervals;
 - ``mlp``: a small neural network whose input includes a one-hot machine-type code; the first
   layer's weights on that code are a learned machine-type embedding (the seed paper's Fig. 5).
+- ``gbt-pairs`` (default): a learned correction over the additive composition of the measured
+  pairs (:class:`PairGBTSlowdown`; the pair table comes from the training measurements and,
+  once bound to an instance, its own pairwise entries); a feature-only ``gbt`` answers queries
+  whose pairs were never measured.
 
 :class:`SlowdownPredictor` wraps the feature builder and an estimator, answers
 ``predict_slowdown(target, co_runners, machine_type)`` for :class:`placement.interference.
@@ -24,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import weakref
 import zipfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -43,7 +48,9 @@ from threadpoolctl import threadpool_limits
 
 from placement.errors import InputError
 from placement.features import (
+    PAIR_FEATURES,
     FeatureBuilder,
+    PairTable,
     Query,
     catalog_dict,
     check_measurements,
@@ -54,8 +61,9 @@ from placement.files import write_bytes_atomic
 from placement.measurements import Measurement
 from placement.schema import Instance
 
-KINDS = ("additive", "linear", "gbt", "mlp")
-DEFAULT_KIND = "gbt"
+KINDS = ("additive", "linear", "gbt", "mlp", "gbt-pairs")
+DEFAULT_KIND = "gbt-pairs"
+_PAIR_COL = {name: i for i, name in enumerate(PAIR_FEATURES)}
 DEFAULT_QUANTILES = (0.9,)
 FORMAT = "placement.predictor"
 FORMAT_VERSION = 1
@@ -65,6 +73,61 @@ def _log_target(y: Any) -> np.ndarray:
     """Slowdowns below 1 are measurement noise (SPEC section 2): read as 1, then log, so the
     models fit relative error and can never predict below 1 after ``exp``."""
     return np.log(np.maximum(np.asarray(y, dtype=float), 1.0))
+
+
+# Compiled forms of fitted models for small batches (a solver asks one co-location set at a
+# time): built on first use, never saved (keyed weakly by the fitted sklearn object).
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+SMALL_BATCH = 512
+"""Batches up to this many rows use the compiled NumPy forms below instead of sklearn's
+``predict`` (whose per-call overhead, ~4 ms for 400 trees plus ~4 ms for a thread-pool limit,
+dominates when a solver asks thousands of single sets)."""
+
+
+def _flat_trees(model: HistGradientBoostingRegressor) -> tuple[np.ndarray, ...]:
+    """Every tree of a fitted HGB regressor in one node array (numerical splits only)."""
+    flat = _COMPILED.get(model)
+    if flat is None:
+        trees = [p[0].nodes for p in model._predictors]
+        offsets = np.cumsum([0] + [len(t) for t in trees[:-1]]).astype(np.int64)
+        nodes = np.concatenate(trees)
+        if nodes["is_categorical"].any():
+            raise ValueError("categorical splits are not compiled")
+        shift = np.repeat(offsets, [len(t) for t in trees])
+        leaf = nodes["is_leaf"].astype(bool)
+        left = np.where(leaf, np.arange(len(nodes)), nodes["left"].astype(np.int64) + shift)
+        right = np.where(leaf, np.arange(len(nodes)), nodes["right"].astype(np.int64) + shift)
+        depth = int(max(p[0].get_max_depth() for p in model._predictors)) if trees else 0
+        flat = (offsets, nodes["feature_idx"].astype(np.int64),
+                nodes["num_threshold"].astype(float), nodes["missing_go_to_left"].astype(bool),
+                left, right, nodes["value"].astype(float), depth,
+                float(np.ravel(model._baseline_prediction)[0]))
+        _COMPILED[model] = flat
+    return flat
+
+
+def _predict_trees(model: HistGradientBoostingRegressor, X: np.ndarray) -> np.ndarray:
+    """``model.predict(X)`` for a regressor with the identity link, vectorized over rows and
+    trees at once (equal to sklearn's up to float rounding)."""
+    offsets, feat, thr, miss_left, left, right, value, depth, base = _flat_trees(model)
+    node = np.broadcast_to(offsets, (len(X), len(offsets))).copy()
+    rows = np.arange(len(X))[:, None]
+    for _ in range(depth):
+        x = X[rows, feat[node]]
+        go_left = np.where(np.isnan(x), miss_left[node], x <= thr[node])
+        node = np.where(go_left, left[node], right[node])
+    return base + value[node].sum(axis=1)
+
+
+def _predict_linear(pipe: Pipeline, X: np.ndarray) -> np.ndarray:
+    """A StandardScaler + linear model pipeline as one dot product."""
+    wb = _COMPILED.get(pipe)
+    if wb is None:
+        scale, lin = pipe.steps[0][1], pipe.steps[-1][1]
+        w = np.ravel(lin.coef_) / scale.scale_
+        wb = (w, float(np.ravel(lin.intercept_)[0]) - float(scale.mean_ @ w))
+        _COMPILED[pipe] = wb
+    return X @ wb[0] + wb[1]
 
 
 def _qkey(q: float) -> str:
@@ -221,11 +284,20 @@ class GBTSlowdown(RegressorMixin, BaseEstimator):
         )
 
     def _trend(self, X: np.ndarray) -> np.ndarray:
-        return self.base_.predict(X) if self.base_ is not None else np.zeros(len(X))
+        if self.base_ is None:
+            return np.zeros(len(X))
+        if len(X) <= SMALL_BATCH:
+            return _predict_linear(self.base_, X)
+        return self.base_.predict(X)
 
     def fit(self, X: Any, y: Any) -> GBTSlowdown:
+        return self.fit_log(X, _log_target(y))
+
+    def fit_log(self, X: Any, z: Any) -> GBTSlowdown:
+        """Fit the trend and trees on a log-space target ``z`` directly (no clipping): used by
+        :class:`PairGBTSlowdown` for its correction over the pairwise composition."""
         X = np.asarray(X, dtype=float)
-        z = _log_target(y)
+        z = np.asarray(z, dtype=float)
         self.n_features_in_ = X.shape[1]
         self.base_ = None
         if self.linear_base:
@@ -241,23 +313,123 @@ class GBTSlowdown(RegressorMixin, BaseEstimator):
             }
         return self
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict_log(self, X: Any, q: float | None = None) -> np.ndarray:
+        """The fitted log-space value (``q``: that quantile, never below the median)."""
         check_is_fitted(self, "model_")
         X = np.asarray(X, dtype=float)
+        if q is not None and _qkey(q) not in self.quantile_models_:
+            raise ValueError(f"quantile {q} was not fitted; have {sorted(self.quantile_models_)}")
+        trend = self._trend(X)
+        if len(X) <= SMALL_BATCH:
+            median = trend + _predict_trees(self.model_, X)
+            if q is None:
+                return median
+            return np.maximum(trend + _predict_trees(self.quantile_models_[_qkey(q)], X), median)
         with self._threads():
-            rest = self.model_.predict(X)
-        return np.maximum(np.exp(self._trend(X) + rest), 1.0)
+            median = trend + self.model_.predict(X)
+            if q is None:
+                return median
+            return np.maximum(trend + self.quantile_models_[_qkey(q)].predict(X), median)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.maximum(np.exp(self.predict_log(X)), 1.0)
 
     def predict_quantile(self, X: Any, q: float) -> np.ndarray:
         check_is_fitted(self, "quantile_models_")
-        key = _qkey(q)
-        if key not in self.quantile_models_:
-            raise ValueError(f"quantile {q} was not fitted; have {sorted(self.quantile_models_)}")
+        return np.maximum(np.exp(self.predict_log(X, q)), 1.0)
+
+
+class PairGBTSlowdown(RegressorMixin, BaseEstimator):
+    """``gbt-pairs``: a learned correction over the composition of the measured pairs.
+
+    ``X`` is the feature row followed by the :data:`placement.features.PAIR_FEATURES` of the
+    query (the last ``n_pair_features`` columns; ``pair.covered`` last). For a *covered* query
+    (every pair of the target with one of its co-runners measured) the prediction is
+
+        log(slowdown) = log(pair.add) + correction(all features),
+
+    the correction being a ridge trend plus boosted trees (as :class:`GBTSlowdown`) fitted on
+    ``log(y) - log(pair.add)`` over the covered training rows: pairs (correction ~ 0), triples,
+    4-sets. The additive composition carries the pair-specific part (which a feature-only model
+    must guess from hardware counters); the model only learns how sets deviate from it
+    (convex bandwidth queues: super-additive; saturating caches: sub-additive). An uncovered
+    query (a machine type or model without measured pairs) goes to ``fallback_``, a
+    feature-only :class:`GBTSlowdown` fitted on every row's feature columns.
+    """
+
+    def __init__(
+        self,
+        n_pair_features: int = len(PAIR_FEATURES),
+        max_iter: int = 400,
+        learning_rate: float = 0.05,
+        max_leaf_nodes: int = 31,
+        min_samples_leaf: int = 10,
+        l2_regularization: float = 0.0,
+        linear_base: bool = True,
+        min_co_runners: int = 1,
+        quantiles: Sequence[float] = DEFAULT_QUANTILES,
+        random_state: int | None = 0,
+        n_threads: int | None = 1,
+    ):
+        self.n_pair_features = n_pair_features
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.l2_regularization = l2_regularization
+        self.linear_base = linear_base
+        self.min_co_runners = min_co_runners
+        self.quantiles = quantiles
+        self.random_state = random_state
+        self.n_threads = n_threads
+
+    def _gbt(self) -> GBTSlowdown:
+        return GBTSlowdown(
+            max_iter=self.max_iter, learning_rate=self.learning_rate,
+            max_leaf_nodes=self.max_leaf_nodes, min_samples_leaf=self.min_samples_leaf,
+            l2_regularization=self.l2_regularization, linear_base=self.linear_base,
+            quantiles=self.quantiles, random_state=self.random_state, n_threads=self.n_threads,
+        )
+
+    def _split(self, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         X = np.asarray(X, dtype=float)
-        with self._threads():
-            rest = self.quantile_models_[key].predict(X)
-        upper = np.exp(self._trend(X) + rest)
-        return np.maximum(upper, self.predict(X))
+        P = int(self.n_pair_features)
+        pair = X[:, -P:]
+        covered = pair[:, _PAIR_COL["pair.covered"]] == 1.0
+        return X, X[:, :-P], pair, covered
+
+    def fit(self, X: Any, y: Any) -> PairGBTSlowdown:
+        X, base, pair, covered = self._split(X)
+        z = _log_target(y)
+        self.n_features_in_ = X.shape[1]
+        self.fallback_ = self._gbt().fit(base, y)
+        rows = covered & (pair[:, _PAIR_COL["pair.n"]] >= self.min_co_runners)
+        self.corrector_ = None
+        if rows.sum() >= 2:
+            offset = np.log(pair[rows, _PAIR_COL["pair.add"]])
+            self.corrector_ = self._gbt().fit_log(X[rows], z[rows] - offset)
+        return self
+
+    def _predict(self, X: Any, q: float | None) -> np.ndarray:
+        check_is_fitted(self, "fallback_")
+        X, base, pair, covered = self._split(X)
+        if self.corrector_ is None:
+            covered = np.zeros(len(X), dtype=bool)
+        out = np.ones(len(X))
+        if not covered.all():
+            rest = ~covered
+            out[rest] = (self.fallback_.predict(base[rest]) if q is None
+                         else self.fallback_.predict_quantile(base[rest], q))
+        if covered.any():
+            log_add = np.log(pair[covered, _PAIR_COL["pair.add"]])
+            out[covered] = np.exp(log_add + self.corrector_.predict_log(X[covered], q))
+        return np.maximum(out, 1.0)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self._predict(X, None)
+
+    def predict_quantile(self, X: Any, q: float) -> np.ndarray:
+        return np.maximum(self._predict(X, q), self._predict(X, None))
 
 
 class MLPSlowdown(_QuantileMixin, RegressorMixin, BaseEstimator):
@@ -360,6 +532,8 @@ def _default_estimator(kind: str, builder: FeatureBuilder | None, seed: int) -> 
         return GBTSlowdown(random_state=seed)
     if kind == "mlp":
         return MLPSlowdown(random_state=seed)
+    if kind == "gbt-pairs":
+        return PairGBTSlowdown(random_state=seed)
     raise ValueError(f"unknown predictor kind {kind!r}; expected one of {', '.join(KINDS)}")
 
 
@@ -372,6 +546,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "placement.predictor.LinearSlowdown",
     "placement.predictor.GBTSlowdown",
     "placement.predictor.MLPSlowdown",
+    "placement.predictor.PairGBTSlowdown",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
 )
@@ -403,8 +578,10 @@ class SlowdownPredictor:
         self.builder: FeatureBuilder | None = None
         self.estimator: Any = None
         self.baseline: AdditiveSlowdown | None = None
+        self.pair_table = PairTable()
         self.info: dict[str, Any] = {}
         self._cache: dict[tuple[str, frozenset[str], str, float | None], float] = {}
+        self._bound: tuple[Any, SlowdownPredictor] | None = None
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -427,6 +604,7 @@ class SlowdownPredictor:
         queries = queries_of(rows)
         y = np.array([m.slowdown for m in rows])
         self.baseline = AdditiveSlowdown().fit(query_strings(queries), y)
+        self.pair_table = PairTable.from_measurements(rows)
         self.estimator = make_estimator(self.kind, self.builder, self.seed, self.params)
         self.estimator.fit(self._inputs(queries), y)
         self.info = {
@@ -441,7 +619,10 @@ class SlowdownPredictor:
         if isinstance(self.estimator, AdditiveSlowdown):
             return query_strings(queries)
         assert self.builder is not None
-        return self.builder.matrix(queries)
+        X = self.builder.matrix(queries)
+        if isinstance(self.estimator, PairGBTSlowdown):
+            X = np.hstack([X, self.pair_table.matrix(queries)])
+        return X
 
     def _check_fitted(self) -> None:
         if self.builder is None or self.estimator is None:
@@ -471,12 +652,25 @@ class SlowdownPredictor:
         machine_type: str,
         quantile: float | None = None,
     ) -> float:
-        key = (target, frozenset(co_runners), machine_type, quantile)
+        """One answer, cached. A miss on a set of >= 2 co-runners predicts every member of the
+        co-location set as target in one batch: whoever asks for one member's slowdown (a
+        solver costing a machine configuration) asks for the others next."""
+        co = frozenset(co_runners)
+        key = (target, co, machine_type, quantile)
         value = self._cache.get(key)
-        if value is None:
-            value = float(self.predict_many([(target, key[1], machine_type)], quantile)[0])
-            self._cache[key] = value
-        return value
+        if value is not None:
+            return value
+        if not co:
+            return 1.0
+        group = co | {target}
+        batch = [(target, co, machine_type)]
+        if len(co) >= 2:
+            batch += [(m, group - {m}, machine_type) for m in sorted(group) if m != target
+                      and (m, group - {m}, machine_type, quantile) not in self._cache]
+        values = self.predict_many(batch, quantile)
+        for (t, c, mt), v in zip(batch, values, strict=True):
+            self._cache[(t, c, mt, quantile)] = float(v)
+        return self._cache[key]
 
     def slowdown(self, target: str, co_runners: frozenset[str], machine_type: str) -> float:
         """So the predictor can stand in wherever a slowdown source is expected."""
@@ -498,6 +692,28 @@ class SlowdownPredictor:
         )
         twin.builder = self.builder.with_catalog(catalog)
         twin.estimator, twin.baseline, twin.info = self.estimator, self.baseline, dict(self.info)
+        twin.pair_table = self.pair_table
+        if isinstance(catalog, Instance):
+            twin.pair_table = self.pair_table.merged(PairTable.from_instance(catalog))
+        return twin
+
+    def for_instance(self, instance: Instance) -> SlowdownPredictor:
+        """:meth:`with_catalog` for the instance being solved, remembered so that every
+        :class:`~placement.interference.Interference` built on the same instance object shares
+        one copy and its cache. It knows the instance's models and types and uses its pairwise
+        entries (they override the training pairs) for ``gbt-pairs``."""
+        bound = self._bound
+        if bound is not None and bound[0] is instance:
+            return bound[1]
+        twin = self.with_catalog(instance)
+        self._bound = (instance, twin)
+        return twin
+
+    def with_pairs(self, table: PairTable) -> SlowdownPredictor:
+        """A copy that also knows the measured pairs of ``table`` (they override its own)."""
+        self._check_fitted()
+        twin = self.with_quantile(self.quantile)
+        twin.pair_table = self.pair_table.merged(table)
         return twin
 
     def with_quantile(self, quantile: float | None) -> SlowdownPredictor:
@@ -506,6 +722,7 @@ class SlowdownPredictor:
         twin = SlowdownPredictor(self.kind, seed=self.seed, quantile=quantile, params=self.params)
         twin.builder, twin.estimator = self.builder, self.estimator
         twin.baseline, twin.info = self.baseline, dict(self.info)
+        twin.pair_table = self.pair_table
         return twin
 
     @property
@@ -529,6 +746,7 @@ class SlowdownPredictor:
             "catalog": self.builder.catalog,
             "estimator": self.estimator,
             "baseline": self.baseline,
+            "pairs": self.pair_table.to_dict(),
             "info": self.info,
         }
         return sio.dumps(state)
@@ -570,12 +788,19 @@ class SlowdownPredictor:
             kind = state["kind"]
             estimator, baseline = state["estimator"], state["baseline"]
             expected = {"additive": AdditiveSlowdown, "linear": LinearSlowdown,
-                        "gbt": GBTSlowdown, "mlp": MLPSlowdown}[kind]
+                        "gbt": GBTSlowdown, "mlp": MLPSlowdown,
+                        "gbt-pairs": PairGBTSlowdown}[kind]
             if not isinstance(estimator, expected) or not isinstance(baseline, AdditiveSlowdown):
                 raise TypeError("estimator does not match its kind")
             pred = cls(kind, seed=int(state["seed"]), quantile=state["quantile"])
             pred.builder = FeatureBuilder.from_layout(state["layout"], state["catalog"])
             pred.estimator, pred.baseline = estimator, baseline
+            pairs = state.get("pairs")
+            if pairs is None:  # written before the pair table was saved: rebuild it
+                pairs = {k: 1.0 + v for k, v in baseline.pair_degradation_.items()}
+            if not isinstance(pairs, dict):
+                raise TypeError("pairs is not a table")
+            pred.pair_table = PairTable.from_dict(pairs)
             pred.info = dict(state.get("info") or {})
         except (KeyError, TypeError, ValueError) as exc:
             raise bad(f"malformed predictor file ({exc})") from None
@@ -612,5 +837,6 @@ def fit_predictor(
 
 __all__ = [
     "KINDS", "TRUSTED_TYPES", "AdditiveSlowdown", "LinearSlowdown", "GBTSlowdown",
-    "MLPSlowdown", "SlowdownPredictor", "make_estimator", "load_predictor", "fit_predictor",
+    "MLPSlowdown", "PairGBTSlowdown", "SlowdownPredictor", "make_estimator", "load_predictor",
+    "fit_predictor",
 ]

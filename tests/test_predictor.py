@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 
 from placement.cli_predictor import _standalone
 from placement.errors import InputError
-from placement.features import FeatureBuilder, queries_of, query_strings
+from placement.features import PAIR_FEATURES, FeatureBuilder, PairTable, queries_of, query_strings
+from placement.interference import Interference
 from placement.measurements import Measurement, measurements_csv
 from placement.predictor import (
     KINDS,
@@ -28,12 +29,14 @@ from placement.predictor import (
     GBTSlowdown,
     LinearSlowdown,
     MLPSlowdown,
+    PairGBTSlowdown,
     SlowdownPredictor,
 )
 from placement.predictor_eval import mape
 from placement.schema import Instance
 
-FAST = {"gbt": {"max_iter": 150}, "mlp": {"cv": 2, "max_iter": 400}}
+FAST = {"gbt": {"max_iter": 150}, "mlp": {"cv": 2, "max_iter": 400},
+        "gbt-pairs": {"max_iter": 150}}
 
 
 def synthetic_catalog(n_models: int = 7, seed: int = 0) -> Instance:
@@ -101,12 +104,13 @@ def world():
 @pytest.fixture(scope="module")
 def fitted(world):
     cat, rows = world
-    return SlowdownPredictor("gbt", params=FAST["gbt"]).fit(rows, cat)
+    return SlowdownPredictor("gbt-pairs", params=FAST["gbt-pairs"]).fit(rows, cat)
 
 
 # ---------------------------------------------------------------- estimator contract
 @pytest.mark.parametrize("est", [AdditiveSlowdown(), LinearSlowdown(alpha=0.5),
-                                 GBTSlowdown(max_iter=50), MLPSlowdown(hidden_layer_sizes=(8,))])
+                                 GBTSlowdown(max_iter=50), MLPSlowdown(hidden_layer_sizes=(8,)),
+                                 PairGBTSlowdown(max_iter=50)])
 def test_estimators_follow_the_sklearn_contract(est):
     twin = clone(est)
     assert twin.get_params() == est.get_params()
@@ -141,15 +145,70 @@ def test_feature_rows_have_one_length_for_every_degree(world):
     assert row[names.index("degree")] == 2.0
 
 
-def test_learned_beats_additive_on_held_out_4_sets(world):
+@pytest.mark.parametrize("kind", ["gbt", "gbt-pairs"])
+def test_learned_beats_additive_on_held_out_4_sets(world, kind):
+    """Every pair is measured (in training); 4-sets are never seen. The learned predictor must
+    be at least 2x more accurate than composing the measured pairs additively."""
     cat, rows = world
     train = [m for m in rows if m.degree <= 3]
     test = [m for m in rows if m.degree == 4]
     y = [m.slowdown for m in test]
-    pred = SlowdownPredictor("gbt", params=FAST["gbt"]).fit(train, cat)
+    pred = SlowdownPredictor(kind, params=FAST[kind]).fit(train, cat)
+    assert len(pred.pair_table) == sum(m.degree == 2 for m in rows)
     learned = mape(y, pred.predict_many(queries_of(test)))
     additive = mape(y, pred.baseline_many(queries_of(test)))
     assert learned < additive / 2, (learned, additive)
+
+
+def test_pair_features_compose_the_measured_pairs():
+    table = PairTable({("t", "a", "b"): 1.2, ("t", "a", "c"): 1.3, ("t", "b", "c"): 1.1,
+                       ("t", "b", "a"): 1.4})
+    f = dict(zip(PAIR_FEATURES, table.row("a", frozenset({"b", "c"}), "t"), strict=True))
+    assert f["pair.add"] == pytest.approx(1.5)
+    assert f["pair.log_mult"] == pytest.approx(math.log(1.2 * 1.3))
+    assert f["pair.max"] == pytest.approx(0.3) and f["pair.covered"] == 1.0
+    # c->b unmeasured: imputed as how hard b hits others on the type (a->b: 0.2)
+    assert f["pair.mutual_sum"] == pytest.approx(0.1 + 0.2)
+    assert f["pair.mutual_imputed"] == 1.0 and f["pair.n"] == 2.0
+    # a pair of the target unmeasured: uncovered, every pair feature 0 (feature-only fallback)
+    assert not table.row("c", frozenset({"a", "b"}), "t").any()
+    assert not table.row("a", frozenset({"b"}), "other-type").any()
+
+
+def test_predictor_uses_the_instance_pairs_when_plugged_in(world):
+    cat, rows = world
+    pred = SlowdownPredictor("gbt-pairs", params=FAST["gbt-pairs"]).fit(rows, cat)
+    query = ("m1", frozenset({"m2", "m3"}), "small")
+    plain = pred.predict_slowdown(*query)
+    data = cat.dump()
+    data["interference"]["pairwise"] = [
+        {"machine_type": "small", "target": "m1", "with": "m2", "slowdown": 2.5},
+        {"machine_type": "small", "target": "m1", "with": "m3", "slowdown": 2.0},
+    ]
+    inst = Instance.model_validate(data)
+    inter = Interference(inst, predictor=pred)
+    bound = inter.predictor
+    assert isinstance(bound, SlowdownPredictor) and bound is pred.for_instance(inst)
+    assert bound.pair_table.pairs[("small", "m1", "m2")] == 2.5
+    assert pred.pair_table.pairs[("small", "m1", "m2")] < 2.0  # the training copy is unchanged
+    with_instance = inter.slowdown(*query)
+    assert with_instance > plain + 0.5, (with_instance, plain)  # composes 1 + 1.5 + 1.0 ...
+    assert inter.slowdown("m1", frozenset({"m2"}), "small") == 2.5  # measured entry first
+    # the feature-only kinds are unaffected by the instance's pairs
+    gbt = SlowdownPredictor("gbt", params=FAST["gbt"]).fit(rows, cat)
+    assert Interference(inst, predictor=gbt).slowdown(*query) == gbt.predict_slowdown(*query)
+
+
+def test_compiled_small_batches_match_sklearn(world, fitted):
+    _, rows = world
+    queries = queries_of([m for m in rows if m.degree >= 2]) * 2
+    assert len(queries) > 512  # one sklearn batch
+    big = fitted.predict_many(queries)
+    small = np.concatenate([fitted.predict_many(queries[i:i + 100])
+                            for i in range(0, len(queries), 100)])
+    assert np.allclose(big, small, rtol=1e-9, atol=1e-12)
+    one = [fitted.predict_slowdown(t, c, m) for t, c, m in queries[:50]]
+    assert np.allclose(one, big[:50], rtol=1e-9)
 
 
 def test_additive_composes_measured_pairs():
@@ -171,6 +230,7 @@ def test_save_load_round_trip(tmp_path, world, fitted):
     queries = queries_of(rows)
     assert np.array_equal(again.predict_many(queries), fitted.predict_many(queries))
     assert np.array_equal(again.predict_many(queries, 0.9), fitted.predict_many(queries, 0.9))
+    assert again.kind == "gbt-pairs" and again.pair_table.pairs == fitted.pair_table.pairs
 
 
 def test_tampered_file_is_refused_without_running_code(tmp_path, fitted):
