@@ -22,7 +22,6 @@ Every feature is listed in docs/predictor.md.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from placement.errors import InputError
+from placement.files import read_json
 from placement.measurements import Measurement
 from placement.schema import Instance, validate_model
 
@@ -62,18 +62,7 @@ def load_catalog(path: str | Path) -> Instance:
     its interference data may be incomplete (``missing`` is read as ``"predict"``). Every other
     problem is an :class:`InputError` naming the file and the JSON path, as for instances."""
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(source, [("$", "file not found")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(source, [("$", f"cannot read the file ({exc})")]) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            source, [("$", f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")]
-        ) from None
+    data = read_json(path)
     if isinstance(data, dict) and isinstance(data.get("interference", {}), dict):
         data = {**data, "interference": {**data.get("interference", {}), "missing": "predict"}}
     return validate_model(Instance, data, source)
