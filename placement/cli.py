@@ -238,6 +238,11 @@ def generate(
     interference: Annotated[str, typer.Option(help="low, medium or high")] = "medium",
     seed: int = 0,
     truth: Annotated[Path | None, typer.Option(help="where to write the ground truth")] = None,
+    measurements: Annotated[
+        Path | None,
+        typer.Option(help="also write a measurement campaign (CSV, SPEC section 8) from the truth"),
+    ] = None,
+    sets: Annotated[int, typer.Option(min=0, help="measured sets of 3..4 models in it")] = 200,
 ) -> None:
     """Draw a random instance (and its hidden ground truth) from the model zoo."""
     from placement.files import write_json_atomic
@@ -263,6 +268,14 @@ def generate(
     if truth is not None:
         hidden.save(truth)
         out.print(f"wrote {truth}", highlight=False)
+    if measurements is not None:
+        from placement.files import write_text_atomic
+        from placement.generator import measure_campaign
+        from placement.measurements import measurements_csv
+
+        rows = measure_campaign(inst, hidden, n_sets=sets, seed=seed)
+        write_text_atomic(measurements, measurements_csv(rows))
+        out.print(f"wrote {measurements}: {len(rows)} measured co-locations", highlight=False)
 
 
 @app.command()

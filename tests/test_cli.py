@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
         text=True,
         cwd=cwd or ROOT,
         timeout=300,
+        env={**os.environ, "COLUMNS": "250"},  # rich wraps tables at 80 columns without a tty
     )
 
 
@@ -122,3 +124,24 @@ def test_evaluate_bad_solution_exit_2(tmp_path, bad):
     proc = run("evaluate", str(DEMO), str(path))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert str(path) in proc.stderr
+
+
+def test_generate_writes_instance_truth_and_campaign(tmp_path):
+    inst, truth, csv = tmp_path / "g.json", tmp_path / "g.truth.json", tmp_path / "m.csv"
+    proc = run("generate", "--replicas", "12", "--machines", "5", "--seed", "2", "-o", str(inst),
+               "--truth", str(truth), "--measurements", str(csv), "--sets", "20")
+    assert proc.returncode == 0, proc.stderr
+    from placement import Instance
+    from placement.measurements import read_measurements
+
+    loaded = Instance.load(inst)
+    assert len(loaded.replica_ids()) == 12 and len(loaded.machine_ids()) == 5
+    rows = read_measurements(csv)
+    assert {r.degree for r in rows} >= {2, 3}
+    assert json.loads(truth.read_text())["format"] == "placement-ground-truth"
+    proc = run("compare", str(inst), "--solvers", "least-loaded,local-search",
+               "--truth", str(truth), "--time-limit", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "true mean deg" in proc.stdout
+    bad = run("generate", "--interference", "extreme", "-o", str(tmp_path / "x.json"))
+    assert bad.returncode == 2 and not (tmp_path / "x.json").exists()
