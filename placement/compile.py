@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from placement.interference import Interference, SetPredictor, SlowdownSource
+from placement.interference import (
+    Interference,
+    MissingPairError,
+    SetPredictor,
+    SlowdownSource,
+)
 from placement.schema import Instance
-from solvers.problem import Problem
+from solvers.problem import Problem, SlowdownStructure
 
 
 def compile_problem(
@@ -85,4 +90,36 @@ def compile_problem(
             for b in hosted:
                 if a != b:
                     problem.pair_slowdown[t, a, b] = problem.slowdown(a, (b,), t)
+    problem.structure = _structure(source, problem, type_index, model_index)
     return problem
+
+
+def _structure(
+    source, problem: Problem, type_index: dict, model_index: dict
+) -> SlowdownStructure | None:
+    """The slowdown function's make-up (set-wise entries over composed pairs), for the exact
+    solvers' lower bounds; None when the source is not plain measured data (a predictor fills
+    sets, or another source such as the ground truth): then nothing is assumed."""
+    if type(source) is not Interference or source.predictor is not None:
+        return None
+    if source.compose_rule not in ("additive", "multiplicative", "max"):
+        return None
+    T, M = problem.n_types, problem.n_models
+    models, types = problem.model_names, problem.type_names
+    pair = np.ones((T, M, M))
+    allowed = problem.allowed
+    for t in range(T):
+        hosted = np.flatnonzero(allowed[:, t])
+        for a in hosted:
+            for b in hosted:
+                if a != b:
+                    try:
+                        pair[t, a, b] = source.pair(models[a], models[b], types[t])
+                    except MissingPairError:
+                        pair[t, a, b] = np.inf  # never composed in a usable set; inf is safe
+    setwise = tuple(
+        (type_index[t], model_index[target], frozenset(model_index[w] for w in with_), value)
+        for (t, target, with_), value in source.setwise.items()
+        if t in type_index and target in model_index and all(w in model_index for w in with_)
+    )
+    return SlowdownStructure(source.compose_rule, pair, setwise)

@@ -8,10 +8,12 @@ from solvers import registry
 from solvers.problem import Problem
 from solvers.result import Result
 
-#: Up to this many capacity-feasible machine configurations the configuration MILP is exact
-#: and, measured on generated instances (benchmarks/results/exact), HiGHS proves optimality
-#: within a few seconds (20x6: < 0.5 s; 40x12, ~10k configurations: 1-7 s).
-EXACT_CONFIGURATIONS = 20_000
+#: Up to this many capacity-feasible machine configurations (and as many as can be enumerated
+#: in 35% of the time limit, see ``solvers.configurations.ENUMERATION_SECONDS``) the
+#: configuration MILP is solved over every column and, measured on generated instances
+#: (benchmarks/results/exact), HiGHS proves optimality well within 60 s: 20x6 < 0.5 s,
+#: 40x12 (~10k configurations) 1-7 s, 80x24 (~93k) 7-20 s including the enumeration.
+EXACT_CONFIGURATIONS = 200_000
 #: Below this limit an exact solve has no time to build its columns and prove anything.
 EXACT_MIN_SECONDS = 2.0
 
@@ -37,15 +39,18 @@ def choose(problem: Problem, time_limit: float) -> tuple[str, str]:
     available = set(registry.names())
     size = f"{problem.n_replicas} replicas x {problem.n_machines} machines"
     if "milp" in available and time_limit >= EXACT_MIN_SECONDS:
-        count = count_configurations(problem, EXACT_CONFIGURATIONS)
+        from solvers.configurations import ENUMERATION_SECONDS
+
+        limit = min(EXACT_CONFIGURATIONS, int(0.35 * time_limit / ENUMERATION_SECONDS))
+        count = count_configurations(problem, limit)
         if count is not None:
             return "milp", (
                 f"{size}, {count} machine configurations: the exact configuration MILP (HiGHS) "
                 "proves optimality at this size"
             )
         return "local-search", (
-            f"{size}: more than {EXACT_CONFIGURATIONS} machine configurations, too many for an "
-            "exact proof in the limit; using local search"
+            f"{size}: more than {limit} machine configurations, too many to enumerate in the "
+            "limit; using local search (milp's column generation proves bounds at this size)"
         )
     return "local-search", f"{size}, time limit {time_limit:g} s: too short for an exact solve"
 

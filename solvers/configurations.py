@@ -13,9 +13,9 @@ Both ``cpsat`` and ``milp`` solve the same set-partitioning master over these co
     sum_{c ∋ m} x[c] = replicas[m]          every replica placed, on distinct machines
     sum_{c: t(c)=t} x[c] <= machines[t]     identical machines are never told apart
 
-Small instances enumerate every configuration (the master is then exact). Large ones fall back
-to column generation (:func:`generate_columns`), whose integer master is a heuristic unless
-its pricing was proved complete.
+Small instances enumerate every configuration (the master is then exact). Large ones use column
+generation (:mod:`solvers.colgen`) with exact pricing: its Lagrangian bound is proved, and the
+integer master over the generated columns is optimal when it meets that bound.
 """
 
 from __future__ import annotations
@@ -31,7 +31,13 @@ from solvers.metrics import residents
 from solvers.problem import TOLERANCE, Problem
 
 #: Beyond this many columns, enumeration stops and the caller switches to column generation.
-DEFAULT_MAX_CONFIGURATIONS = 60_000
+#: Measured (benchmarks/results/exact): the 80x24 master (~93k columns) is enumerated in ~13 s
+#: and proved optimal by HiGHS in ~2 s, CP-SAT ~14 s; 160x48 has millions.
+DEFAULT_MAX_CONFIGURATIONS = 200_000
+#: Measured cost of enumerating one configuration (its slowdowns, through the slowdown
+#: function): ~140 us on generated instances. ``auto`` routing enumerates only what fits in
+#: 35% of the time limit.
+ENUMERATION_SECONDS = 1.5e-4
 
 
 @dataclass
@@ -324,202 +330,6 @@ def trivial_bound(problem: Problem) -> float:
     return best
 
 
-# ---------------------------------------------------------------------------- column generation
-@dataclass
-class ColumnGeneration:
-    configs: Configurations
-    lp_value: float | None  # restricted master LP optimum at the end
-    bound: float | None  # Lagrangian (Farley) bound, only when a pricing round was complete
-    rounds: int
-    complete_pricing: bool
-
-
-def generate_columns(
-    problem: Problem,
-    configs: Configurations,
-    *,
-    stage: str,
-    deadline: float,
-    node_budget: int = 20_000,
-    columns_per_round: int = 30,
-) -> ColumnGeneration:
-    """Column generation for the LP relaxation of the master on one linear goal.
-
-    Restricted master LP with HiGHS (artificial columns of big cost keep it feasible); pricing
-    by DFS over each type's candidates, costs computed exactly for every set it looks at. The
-    reduced cost of a set S on type t is cost(S) - sum_{m in S} pi_m - mu_t; cost(S) >= 0 for
-    every goal, so a branch is cut when the best possible dual mass of its completion cannot
-    make it negative: a valid prune even for non-monotone set slowdowns. When a round explores
-    every type within ``node_budget`` nodes, pricing is exact and the Lagrangian bound
-    ``sum_m pi_m r_m + sum_t N_t min(0, min rc_t)`` is a proved lower bound on the goal.
-    """
-    import highspy
-
-    counts = problem.replicas_per_model
-    machines = problem.machines_per_type
-    weights_denominator = mean_weights(problem)[1]
-    M, T = problem.n_models, problem.n_types
-    cand = [candidates(problem, t) for t in range(T)]
-
-    def column_cost(c: int) -> float:
-        if stage == "violations":
-            return float(configs.violations[c])
-        if stage == "mean_degradation":
-            return configs.degradation[c] / weights_denominator
-        if stage == "added_latency":
-            return configs.added_latency[c]
-        if stage == "machines":
-            return 1.0
-        if stage == "cost":
-            return configs.cost[c]
-        raise ValueError(stage)
-
-    # singletons first: together with artificials they make the restricted master feasible
-    for t in range(T):
-        for m in cand[t]:
-            configs.add(problem, t, (m,))
-
-    # artificial columns must cost more than any real cover, but not so much that their duals
-    # drown the pricing (every set then looks improving and the DFS cannot prune)
-    big = 10.0 * max(
-        [1.0] + [abs(column_cost(c)) for c in range(len(configs))]
-    ) * max(1, problem.slot_limit)
-    best_bound: float | None = None
-    lp_value: float | None = None
-    rounds = 0
-    complete = False
-    while time.perf_counter() < deadline:
-        rounds += 1
-        highspy.Highs.resetGlobalScheduler(True)  # see solvers.milp: one scheduler per process
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("threads", 1)
-        h.setOptionValue("time_limit", max(0.1, deadline - time.perf_counter()))
-        inf = highspy.kHighsInf
-        # rows: M coverage (= r_m), then T machine rows (<= N_t)
-        for m in range(M):
-            h.addRow(float(counts[m]), float(counts[m]), 0, [], [])
-        for t in range(T):
-            h.addRow(-inf, float(machines[t]), 0, [], [])
-        for m in range(M):  # artificial: covers a replica at a prohibitive price
-            h.addCol(big, 0.0, inf, 1, [m], [1.0])
-        for c in range(len(configs)):
-            rows = [*configs.members[c], M + configs.types[c]]
-            h.addCol(column_cost(c), 0.0, inf, len(rows), rows, [1.0] * len(rows))
-        h.run()
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            break
-        lp_value = float(h.getInfo().objective_function_value)
-        duals = list(h.getSolution().row_dual)
-        pi = np.array(duals[:M])
-        mu = np.array(duals[M:])
-        found: list[tuple[float, int, tuple[int, ...]]] = []
-        min_rc = np.zeros(T)
-        exhausted = True
-        for t in range(T):
-            nodes = [0]  # a budget per type, so one large type cannot starve the others
-            rc_t, new, done = _price(
-                problem, t, cand[t], pi, float(mu[t]), configs, column_cost_of=stage,
-                denominator=weights_denominator, node_budget=node_budget, nodes=nodes,
-                deadline=deadline,
-            )
-            min_rc[t] = min(0.0, rc_t)
-            exhausted &= done
-            found += [(rc, t, ms) for rc, ms in new]
-        if exhausted:
-            complete = True
-            # relax the coverage rows only: L(pi) = pi.r + sum_t N_t min(0, min_S cost(S) - pi(S))
-            lagrange = float(pi @ counts) + float((machines * min_rc).sum())
-            best_bound = lagrange if best_bound is None else max(best_bound, lagrange)
-        found.sort()
-        added = 0
-        for _rc, t, ms in found[: columns_per_round * T]:
-            before = len(configs)
-            configs.add(problem, t, ms)
-            added += len(configs) - before
-        if added == 0:
-            break
-    return ColumnGeneration(configs, lp_value, best_bound, rounds, complete)
-
-
-def _price(
-    problem: Problem,
-    t: int,
-    models: list[int],
-    pi: np.ndarray,
-    mu: float,
-    configs: Configurations,
-    *,
-    column_cost_of: str,
-    denominator: float,
-    node_budget: int,
-    nodes: list[int],
-    deadline: float,
-    max_found: int = 200,
-) -> tuple[float, list[tuple[float, tuple[int, ...]]], bool]:
-    """Most negative reduced costs ``cost(S) - pi(S)`` of sets on type ``t`` (mu_t excluded, the
-    Lagrangian bound wants it so), the sets with ``cost(S) - pi(S) - mu < 0`` and whether the
-    search was complete."""
-    req = problem.requests
-    cap = problem.capacity[t] + TOLERANCE
-    slots = problem.slot_limit
-    order = sorted(models, key=lambda m: -pi[m])
-    weights = _weights_of(problem)
-    positive = [max(0.0, pi[m]) for m in order]
-    best = 0.0  # the empty set
-    found: list[tuple[float, tuple[int, ...]]] = []
-    complete = True
-
-    def cost_of(ms: tuple[int, ...]) -> float | None:
-        costs = configuration_costs(problem, t, ms, weights)
-        if costs is None:
-            return None
-        return {
-            "violations": float(costs.violations),
-            "mean_degradation": costs.degradation / denominator,
-            "added_latency": costs.added_latency,
-            "machines": 1.0,
-            "cost": costs.cost,
-        }[column_cost_of]
-
-    def dfs(start: int, chosen: list[int], used: np.ndarray, dual_mass: float) -> None:
-        nonlocal best, complete
-        for i in range(start, len(order)):
-            if not complete:
-                return
-            # cost >= 0, so the best this branch can reach is -(dual mass + top remaining duals)
-            room = slots - len(chosen)
-            optimistic = dual_mass + sum(positive[i : i + room])
-            # nothing below: neither a better minimum (for the bound) nor a column (rc < mu)
-            if -optimistic >= max(best, mu) - 1e-12:
-                return
-            m = order[i]
-            new = used + req[m]
-            if np.any(new > cap):
-                continue
-            nodes[0] += 1
-            if nodes[0] > node_budget or (nodes[0] % 1024 == 0 and time.perf_counter() > deadline):
-                complete = False
-                return
-            chosen.append(m)
-            ms = tuple(sorted(chosen))
-            cost = cost_of(ms)
-            if cost is not None:
-                rc = cost - (dual_mass + pi[m])
-                best = min(best, rc)
-                if rc - mu < -1e-9 and (t, ms) not in configs.index:
-                    found.append((rc - mu, ms))
-                    if len(found) >= max_found:  # enough for this round; bound not proved
-                        complete = False
-                        return
-            if len(chosen) < slots:
-                dfs(i + 1, chosen, new, dual_mass + pi[m])
-            chosen.pop()
-
-    dfs(0, [], np.zeros(req.shape[1]), 0.0)
-    return best, found, complete
-
-
 # ---------------------------------------------------------------------------- the shared driver
 @dataclass
 class StageOutcome:
@@ -624,41 +434,40 @@ def solve_exact(
         info["diagnosis"] = reasons
         return done(Status.INFEASIBLE, None)
 
-    configs = enumerate_configurations(
-        problem,
-        max_configurations=int(options.get("max_configurations", DEFAULT_MAX_CONFIGURATIONS)),
-        deadline=start + 0.4 * time_limit,
-    )
+    route = options.get("route", "auto")
+    if route not in ("auto", "enumerate", "cg"):
+        raise ValueError(f"route must be 'auto', 'enumerate' or 'cg' (got {route!r})")
+    configs = None
+    if route != "cg":
+        limit = int(options.get("max_configurations", DEFAULT_MAX_CONFIGURATIONS))
+        if route == "auto":
+            # enumeration evaluates every configuration's slowdowns (~ENUMERATION_SECONDS each):
+            # beyond what fits in a share of the limit, column generation does better
+            limit = min(limit, max(1000, int(0.35 * time_limit / ENUMERATION_SECONDS)))
+        configs = enumerate_configurations(
+            problem, max_configurations=limit,
+            deadline=start + (0.6 if route == "enumerate" else 0.4) * time_limit,
+        )
     info["route"] = "enumerated" if configs is not None else "column-generation"
     # large instances lean on the warm start (its columns keep the restricted master feasible)
-    share = 0.1 if configs is not None else 0.25
-    warm_budget = float(options.get("warm_start_seconds", min(30.0, share * time_limit)))
+    share = 0.1 if configs is not None else 0.15
+    warm_budget = float(options.get("warm_start_seconds", min(20.0, share * time_limit)))
     warm = None
     if options.get("warm_start", True):
         warm = warm_start(problem, warm_budget, seed, threads)
     if configs is None:
         configs = Configurations()
+        from solvers.colgen import add_assignment_columns
+
+        # heuristics' machine contents as columns: the integer master is then feasible
+        # whenever one of them is
+        for assignment in heuristic_assignments(problem, seed):
+            add_assignment_columns(problem, configs, assignment)
+        add_assignment_columns(problem, configs, warm)
     hint = counts_from_assignment(problem, configs, warm) if warm is not None else None
     if warm is not None and hint is None:
         warm = None  # the evaluator accepted it, the master would not: do not trust it
     info["warm_start"] = warm is not None
-
-    colgen: ColumnGeneration | None = None
-    if not configs.complete:
-        pricing_stage = problem.objective if problem.objective != "max_degradation" else (
-            "mean_degradation"
-        )
-        colgen = generate_columns(
-            problem, configs, stage=pricing_stage,
-            deadline=time.perf_counter() + 0.3 * max(0.0, deadline - time.perf_counter()),
-        )
-        info["column_generation"] = {
-            "rounds": colgen.rounds,
-            "complete_pricing": colgen.complete_pricing,
-            "lp_value": colgen.lp_value,
-            "lagrangian_bound": colgen.bound,
-        }
-    info["columns"] = len(configs)
 
     plan = stages(problem)
     fixed: list[tuple[str, float]] = []
@@ -672,7 +481,12 @@ def solve_exact(
             break
         share = remaining if i == len(plan) - 1 else remaining * 0.7
         stage_start = time.perf_counter() - start
-        out = backend.solve_stage(problem, configs, stage, fixed, hint, max(0.05, share))
+        if configs.complete:
+            out = backend.solve_stage(problem, configs, stage, fixed, hint, max(0.05, share))
+        else:
+            out = _column_generation_stage(
+                problem, configs, backend, stage, fixed, hint, max(0.05, share), options
+            )
         out.incumbents = [(stage_start + s, v) for s, v in out.incumbents]
         outcomes[stage] = out
         if out.infeasible and counts is None:
@@ -688,6 +502,7 @@ def solve_exact(
         if not out.proved:
             all_proved = False
             break
+    info["columns"] = len(configs)
     info["stages"] = {
         s: {"proved": o.proved, "bound": o.bound, **o.info} for s, o in outcomes.items()
     }
@@ -716,22 +531,119 @@ def solve_exact(
     metrics = evaluate_assignment(problem, assignment)
     objective = metrics.objective(problem.objective)
     bound = trivial_bound(problem)
-    # the stage bound is valid lexicographically only if every earlier stage was proved
+    # a stage's bound is valid lexicographically only if every earlier stage was proved
     earlier_proved = all(
         outcomes.get(s) is not None and outcomes[s].proved
         for s in plan[: plan.index(problem.objective)]
     )
-    if configs.complete and primary is not None and primary.bound is not None and earlier_proved:
+    if primary is not None and primary.bound is not None and earlier_proved:
         bound = max(bound, primary.bound)
-    elif (
-        colgen is not None and colgen.bound is not None and problem.slo_mode == "hard"
-        and problem.objective != "max_degradation"
-    ):
-        bound = max(bound, colgen.bound)
     if bound > objective:
         info["bound_clamped"] = bound  # rounding only; a real excess would be a bug
         bound = objective
     gap = relative_gap(objective, bound)
-    optimal = all_proved and gap <= OPTIMALITY_GAP and (configs.complete or len(plan) == 1)
+    optimal = all_proved and gap <= OPTIMALITY_GAP
     status = Status.OPTIMAL if optimal else Status.FEASIBLE
     return done(status, assignment, objective=objective, bound=bound, gap=gap)
+
+
+def heuristic_assignments(problem: Problem, seed: int) -> list[np.ndarray]:
+    """Cheap heuristics' assignments (greedy, least-loaded, first-fit) that place everyone:
+    their machines' contents seed the restricted master of column generation."""
+    from solvers import registry
+
+    out = []
+    for name in ("greedy", "least-loaded", "first-fit"):
+        try:
+            result = registry.run(name, problem, time_limit=5.0, seed=seed)
+        except (ImportError, KeyError):
+            continue
+        if result.assignment is not None and np.all(np.asarray(result.assignment) >= 0):
+            out.append(np.asarray(result.assignment, dtype=np.int64))
+    return out
+
+
+def _column_generation_stage(
+    problem: Problem,
+    configs: Configurations,
+    backend: MasterBackend,
+    stage: str,
+    fixed: list[tuple[str, float]],
+    hint: dict[int, int] | None,
+    time_limit: float,
+    options: dict,
+) -> StageOutcome:
+    """One lexicographic stage without every column: column generation on the stage's LP with
+    exact pricing (a proved Lagrangian bound), then the integer master over the generated
+    columns (price-and-branch), diving on the LP if that finds nothing. ``proved`` only when
+    the solution meets the proved bound."""
+    from solvers.colgen import ColumnGenerator, _meets, safe_bound
+
+    start = time.perf_counter()
+    deadline = start + time_limit
+    # max degradation is not linear: mean degradation prices its columns, and bounds nothing
+    pricing = stage if stage != "max_degradation" else "mean_degradation"
+    generator = ColumnGenerator(problem, configs, pricing, fixed)
+    target = stage_value(problem, configs, stage, hint) if hint else None
+    cg = generator.run(
+        start + float(options.get("cg_share", 0.6)) * time_limit,
+        target=target if pricing == stage else None,
+        node_budget=int(options.get("pricing_nodes", 20_000)),
+    )
+    info: dict = {"column_generation": cg.info}
+    bound = safe_bound(stage, cg.bound) if cg.bound is not None and pricing == stage else None
+    if bound is None:
+        info["bound"] = (
+            "none proved: "
+            + ("max degradation is priced by mean degradation" if pricing != stage
+               else "pricing did not complete a round" if cg.proved_pricing
+               else "the slowdown structure was contradicted by the slowdown function")
+        )
+    if hint and bound is not None and _meets(stage, target, bound):
+        info["proved_by"] = "warm start meets the Lagrangian bound"
+        return StageOutcome(dict(hint), True, False, bound, [(0.0, target)], info=info)
+    left = max(0.05, deadline - time.perf_counter())
+    master_start = time.perf_counter() - start
+    out = backend.solve_stage(problem, configs, stage, fixed, hint, left)
+    info["restricted_master"] = {"proved": out.proved, **out.info}
+    counts = out.counts
+    if counts is None:
+        generator.sync()
+        dive = generator.dive(deadline)
+        if dive is not None:
+            counts = dive
+            info["dive"] = True
+    if counts is None:
+        return StageOutcome(None, False, False, bound, info=info)
+    value = stage_value(problem, configs, stage, counts)
+    proved = bound is not None and _meets(stage, value, bound)
+    incumbents = out.incumbents if out.counts is not None else [
+        (time.perf_counter() - start, value)
+    ]
+    if out.counts is not None:  # the backend's times count from its own start
+        incumbents = [(master_start + s, v) for s, v in incumbents]
+    if not proved and bound is not None and deadline - time.perf_counter() > 0.5:
+        # close the gap: every column that could be in a better solution, then the integer
+        # master over them is exact
+        before = len(configs)
+        if generator.columns_within(value - bound, deadline):
+            info["gap_columns"] = len(configs) - before
+            offset = time.perf_counter() - start
+            again = backend.solve_stage(
+                problem, configs, stage, fixed, counts, max(0.05, deadline - time.perf_counter())
+            )
+            info["gap_master"] = {"proved": again.proved, **again.info}
+            if again.counts is not None:
+                new_value = stage_value(problem, configs, stage, again.counts)
+                if new_value <= value:
+                    counts, value = again.counts, new_value
+                    incumbents += [(offset + s, v) for s, v in again.incumbents]
+            if again.proved:
+                # optimal over a column set holding every column of any better solution
+                proved, bound = True, min(value, again.bound if again.bound is not None
+                                          else value)
+            elif again.bound is not None:
+                bound = max(bound, min(value, again.bound))
+        else:
+            info["gap_columns"] = "too many or out of time"
+    return StageOutcome(counts, proved, False, bound, incumbents, info=info)

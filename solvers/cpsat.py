@@ -123,6 +123,7 @@ class CpSatMaster(MasterBackend):
         for key, value in self.params.items():
             setattr(params, key, value)
         callback = _Incumbents(scale)
+        callback.start = build_start  # incumbent times from the stage's start
         status = solver.solve(model, callback)
         info = {"cp_sat_status": solver.status_name(status), "scale": scale}
         if status == cp_model.INFEASIBLE:

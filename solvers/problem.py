@@ -11,6 +11,11 @@ Interference reaches solvers in two forms:
 * ``pair_slowdown[t, a, b]``: the slowdown of model ``a`` when model ``b`` is its only
   co-runner on type ``t`` (``slowdown(a, {b}, t)`` tabulated), for vectorized scoring and for
   pricing in exact formulations.
+* ``structure`` (optional, :class:`SlowdownStructure`): how the slowdown function is built, when
+  it is the instance's measured data (set-wise entries over composed pairs). Exact pricing uses
+  it for *lower bounds* only; every cost is still ``slowdown``'s value. ``None`` (a learned
+  predictor, a ground truth, a hand-written function) means: no structure is known, assume
+  nothing (no monotonicity).
 """
 
 from __future__ import annotations
@@ -23,6 +28,23 @@ import numpy as np
 
 SlowdownFn = Callable[[int, frozenset[int], int], float]
 ObjectiveName = Literal["mean_degradation", "added_latency", "max_degradation", "machines", "cost"]
+
+@dataclass(frozen=True)
+class SlowdownStructure:
+    """What ``Problem.slowdown`` is made of, for valid lower bounds on supersets.
+
+    ``slowdown(i, S, t)`` with ``S`` non-empty is ``setwise[(t, i, S)]`` when that entry exists,
+    else the pairwise values ``compose_pair[t, i, j]`` (each >= 1) of ``j in S`` composed by
+    ``compose`` (``additive``: 1 + sum(v - 1), ``multiplicative``: prod v, ``max``: max v; a
+    single co-runner composes to its pair value). Composition of values >= 1 never decreases
+    when co-runners are added, so for any ``S' ⊇ S``:
+    ``slowdown(i, S', t) >= min(composed(S), min{setwise(t, i, W) : W ⊇ S})``.
+    """
+
+    compose: Literal["additive", "multiplicative", "max"]
+    compose_pair: np.ndarray  # [T, M, M] pair values used by the composition (>= 1; 1 on diag)
+    setwise: tuple[tuple[int, int, frozenset[int], float], ...]  # (type, target, W, value)
+
 
 #: Slack on capacity and SLO comparisons, so float sums of requests do not flip feasibility.
 TOLERANCE = 1e-9
@@ -49,6 +71,7 @@ class Problem:
     slo_mode: Literal["hard", "soft"] = "hard"
     max_per_machine: int | None = None
     name: str = "instance"
+    structure: SlowdownStructure | None = None  # None: nothing known (e.g. a learned predictor)
     _cache: dict[tuple[int, frozenset[int], int], float] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ sizes

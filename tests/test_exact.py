@@ -220,3 +220,133 @@ def test_column_generation_route_is_valid() -> None:
         if checked == 2:
             break
     assert checked == 2
+
+
+# ---------------------------------------------------------------------------- column generation
+def _structured_value(problem, target: int, others: frozenset, t: int) -> float:
+    """The slowdown recomputed from ``problem.structure`` alone."""
+    s = problem.structure
+    if not others:
+        return 1.0
+    for tt, i, w, value in s.setwise:
+        if (tt, i, w) == (t, target, others):
+            return value
+    values = [s.compose_pair[t, target, o] for o in sorted(others)]
+    if s.compose == "additive":
+        return 1.0 + sum(v - 1.0 for v in values)
+    if s.compose == "multiplicative":
+        return float(np.prod(values))
+    return max(values)
+
+
+@pytest.mark.parametrize("compose", COMPOSE)
+def test_structure_describes_the_slowdown_function(compose: str) -> None:
+    """compile.py's structure (set-wise entries over composed pairs) reproduces the one slowdown
+    function on every set, so bounds derived from it are bounds on its values."""
+    from itertools import combinations
+
+    instance = random_instance(5, n_models=5, n_machines=3, n_types=2, compose=compose,
+                               n_setwise=6)
+    problem = compile_problem(instance)
+    assert problem.structure is not None and problem.structure.compose == compose
+    for t in range(problem.n_types):
+        models = [m for m in range(problem.n_models) if problem.allowed[m, t]]
+        for size in range(2, len(models) + 1):
+            for group in combinations(models, size):
+                for m in group:
+                    others = frozenset(group) - {m}
+                    assert problem.slowdown(m, others, t) == pytest.approx(
+                        _structured_value(problem, m, others, t), abs=1e-12
+                    )
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_column_generation_matches_enumeration(objective: str) -> None:
+    """The CG route forced on: its bound never exceeds the optimum (exhaustive), and whenever it
+    says optimal it has the enumerated route's optimum (lexicographically)."""
+    proved = 0
+    for seed in range(6):
+        instance = random_instance(
+            300 + seed, n_models=5, n_machines=4, n_types=2, max_replicas=2,
+            objective=objective, slo=["hard", "soft"][seed % 2], n_setwise=4,
+        )
+        problem = compile_problem(instance)
+        ref = reference(problem)
+        if ref.status != Status.OPTIMAL:
+            continue
+        theirs = sort_key(problem, evaluate_assignment(problem, ref.assignment))
+        for name, kwargs in EXACT:
+            direct = registry.run(name, problem, time_limit=20, route="enumerate", **kwargs)
+            assert direct.info["route"] == "enumerated" and direct.status == Status.OPTIMAL
+            result = registry.run(name, problem, time_limit=20, route="cg", **kwargs)
+            assert result.info["route"] == "column-generation"
+            assert result.status.solved
+            check_result(problem, result)
+            assert result.bound <= ref.objective + 1e-9
+            if result.status == Status.OPTIMAL:
+                proved += 1
+                ours = sort_key(problem, evaluate_assignment(problem, result.assignment))
+                assert same_key(ours, theirs), (name, seed, ours, theirs)
+                assert direct.objective == pytest.approx(result.objective, abs=1e-9)
+    if objective in ("mean_degradation", "added_latency"):
+        assert proved > 0  # linear goals: the Lagrangian bound closes on most of these
+
+
+class _NonMonotone:
+    """A learned-predictor stand-in: sets of three or more slow down *less* than pairs."""
+
+    def predict_slowdown(self, target, co_runners, machine_type) -> float:
+        return 1.3 if len(co_runners) == 1 else 1.05
+
+
+def test_predictor_gives_no_structure_and_valid_bounds() -> None:
+    """With a predictor nothing is assumed about the slowdown function: pricing prunes only by
+    cost >= 0 and says so; any bound it reports is still below the optimum."""
+    instance = random_instance(21, n_models=5, n_machines=4, n_types=1, max_replicas=1)
+    data = instance.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["interference"]["missing"] = "predict"
+    data["interference"]["pairwise"] = []
+    data["interference"]["setwise"] = []
+    from placement.schema import Instance
+
+    problem = compile_problem(Instance.model_validate(data), predictor=_NonMonotone())
+    assert problem.structure is None
+    ref = reference(problem)
+    for name, kwargs in EXACT:
+        result = registry.run(name, problem, time_limit=20, route="cg", **kwargs)
+        stage = result.info["stages"][problem.objective]
+        assert "none known" in stage["column_generation"]["pricing_structure"]
+        if ref.status == Status.OPTIMAL and result.status.solved:
+            assert result.bound <= ref.objective + 1e-9
+
+
+def test_lying_structure_claims_no_bound() -> None:
+    """A structure that says "additive pairs" while the slowdown function is not monotone is
+    caught by the exact evaluations: pricing is then heuristic and no bound is claimed."""
+    from dataclasses import replace
+
+    from solvers.problem import SlowdownStructure
+
+    instance = random_instance(22, n_models=5, n_machines=3, n_types=1, max_replicas=1)
+    data = instance.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["machine_types"][0]["capacity"] = {"cpu": 100, "mem": 100}
+    for model in data["models"]:
+        model["slo_ms"] = 1e6
+    from placement.schema import Instance
+
+    honest = compile_problem(Instance.model_validate(data))
+    M = honest.n_models
+
+    def fn(target: int, co: frozenset, t: int) -> float:
+        return 1.5 if len(co) == 1 else 1.01  # non-monotone: bigger sets are cheaper
+
+    lie = SlowdownStructure("additive", np.full((1, M, M), 1.5), ())
+    problem = replace(honest, slowdown_fn=fn, structure=lie, _cache={})
+    ref = reference(problem)
+    assert ref.status == Status.OPTIMAL
+    result = registry.run("milp", problem, time_limit=20, route="cg")
+    cg = result.info["stages"]["mean_degradation"]["column_generation"]
+    assert cg["structure_violations"] > 0
+    assert cg["lagrangian_bound"] is None
+    assert result.status != Status.OPTIMAL or result.objective <= ref.objective + 1e-9
+    assert result.bound <= ref.objective + 1e-9
