@@ -4,7 +4,8 @@ A generated instance (placement.generator) hides a non-additive contention model
 bandwidth queues, saturating caches, time-sliced SMs; see placement.truth). We measure a campaign
 against it (every pair, plus random sets of 3-4 models that fit one machine, 2.5% lognormal
 noise) and score each predictor kind on held-out sets (random 20% of sets), held-out degree
-(train on degree <= 3, test on 4-sets) and held-out machine type (leave one out, each in turn),
+(train on degree <= 3, test on 4-sets), held-out machine type (leave one out, each in turn)
+and held-out model (every row naming it, as target or co-runner, left out, each in turn),
 beside the additive composition of the pairs in the same training rows. ``random-sets`` holds
 out only sets of degree >= 3 (all pairs profiled); ``random-sets+pairs`` also holds out pairs.
 
@@ -27,7 +28,7 @@ CONFIG = {"n_models": 16, "n_machines": 24, "n_types": 6, "load": 0.3,
           "interference": "medium", "seed": 0}
 CAMPAIGN = {"n_sets": 400, "max_degree": 4, "noise": 0.025, "seed": 0}
 KINDS = ("gbt-pairs", "gbt", "linear")
-SPLITS = ("random-sets", "random-sets+pairs", "degree", "machine-type")
+SPLITS = ("random-sets", "random-sets+pairs", "degree", "machine-type", "model")
 
 
 def main(out: Path = OUT) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -183,44 +184,42 @@ def compare(
         truth=load_truth(truth),
         predictor=load_predictor(predictor, inst),
     )
-    table = Table(title=f"{inst.name}: {inst.objective.minimize}, SLO {inst.objective.slo}")
-    columns = [
-        "solver",
-        "status",
-        "objective",
-        "gap",
-        "seconds",
-        "mean deg",
-        "vs least-loaded",
-        "SLO viol",
-        "machines",
-    ]
+    table = Table(
+        title=f"{inst.name}: {inst.objective.minimize}, SLO {inst.objective.slo}",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    # two-line headers keep the table readable in an 80-column terminal
+    columns = ["solver", "status", "objective", "gap", "secs", "mean\ndeg", "LL /\nthis",
+               "SLO\nviol", "mach\nused"]
     if truth:
-        columns += ["true mean deg", "true vs least-loaded", "true SLO viol"]
+        columns += ["true\nmean deg", "true\nLL / this", "true\nSLO viol"]
     for c in columns:
-        table.add_column(c, justify="left" if c in ("solver", "status") else "right")
+        left = c in ("solver", "status")
+        table.add_column(c, justify="left" if left else "right", no_wrap=True)
     for row in rows:
         cells = [
             row["solver"],
             row["status"],
-            fmt(row["objective"]),
-            "-" if row["gap"] is None else f"{row['gap']:.2%}",
-            f"{row['seconds']:.2f}",
-            fmt(row["mean_degradation"]),
+            fmt(row["objective"], 3),
+            "-" if row["gap"] is None else f"{row['gap']:.1%}",
+            f"{row['seconds']:.1f}",
+            fmt(row["mean_degradation"], 3),
             fmt(row["ratio_to_least_loaded"], 3),
             fmt(row["slo_violations"]),
             fmt(row["machines_used"]),
         ]
         if truth:
             cells += [
-                fmt(row["true_mean_degradation"]),
+                fmt(row["true_mean_degradation"], 3),
                 fmt(row["true_ratio_to_least_loaded"], 3),
                 fmt(row["true_slo_violations"]),
             ]
         table.add_row(*cells)
     out.print(table)
     out.print(
-        "vs least-loaded = least-loaded's mean degradation / this solver's (higher is better)",
+        "LL / this = least-loaded's mean degradation / this solver's (higher is better)",
         style="dim",
     )
 
