@@ -57,6 +57,22 @@ def mean_weights(problem: Problem) -> np.ndarray:
     return problem.weight if total > 0 else np.ones_like(problem.weight)
 
 
+def degradation_value(problem: Problem) -> np.ndarray:
+    """[M, T] what one unit of a model's degradation on a type is worth in the objective: its
+    solo latency x weight for ``added_latency``, its mean weight otherwise (0 where disallowed).
+    Used by the pairwise pre-scores of local search and repair."""
+    if problem.objective == "added_latency":
+        value = problem.weight[:, None] * problem.solo_latency
+    else:
+        value = np.repeat(mean_weights(problem)[:, None], problem.n_types, axis=1)
+    return np.nan_to_num(value)
+
+
+def weight_total(problem: Problem) -> float:
+    """Denominator of the weighted mean degradation (never 0)."""
+    return float(mean_weights(problem)[problem.replica_model].sum()) or 1.0
+
+
 @dataclass(frozen=True)
 class MachineFigures:
     """Exact interference figures of one machine's residents (models, since a model has at

@@ -35,8 +35,8 @@ from solvers.engine import (
     PairwiseLoad,
     Placement,
     Score,
+    degradation_value,
     heuristic_result,
-    mean_weights,
     place,
 )
 from solvers.problem import TOLERANCE, Problem
@@ -54,14 +54,9 @@ class LeastAddedDegradation(Score):
         self.problem = problem
         self.objective = problem.objective
         self.count_violations = count_violations
-        weights = mean_weights(problem)
-        T = problem.n_types
-        if self.objective == "added_latency":  # a degradation is worth its weighted solo ms
-            value = problem.weight[:, None] * problem.solo_latency
-        else:
-            value = np.repeat(weights[:, None], T, axis=1)
-        self.own_value = np.nan_to_num(value)
-        self.load = PairwiseLoad(problem, value)
+        # a degradation is worth its weighted solo ms (added_latency) or its mean weight
+        self.own_value = degradation_value(problem)
+        self.load = PairwiseLoad(problem, self.own_value)
         self.resident_worst = np.zeros((problem.n_machines, problem.n_models))
         self._top2: tuple[float, float, int] = (0.0, 0.0, -1)
         self._utilization = np.zeros(problem.n_machines)  # of this step's candidates

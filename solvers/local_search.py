@@ -38,10 +38,11 @@ from solvers.engine import (
     MachineState,
     PairwiseLoad,
     Placement,
-    mean_weights,
+    degradation_value,
     most_constrained_order,
     place,
     unsolved_result,
+    weight_total,
 )
 from solvers.greedy import greedy_placement
 from solvers.metrics import evaluate_assignment, sort_key, violations
@@ -87,14 +88,9 @@ class Search:
         self.deadline = deadline
         self.shortlist = max(1, int(shortlist))
         self.hard = problem.slo_mode == "hard"
-        weights = mean_weights(problem)
-        self.weight_sum = float(weights[problem.replica_model].sum()) or 1.0
-        if problem.objective == "added_latency":
-            value = problem.weight[:, None] * problem.solo_latency
-        else:
-            value = np.repeat(weights[:, None], problem.n_types, axis=1)
-        self.own_value = np.nan_to_num(value)
-        self.load = PairwiseLoad(problem, value)
+        self.weight_sum = weight_total(problem)
+        self.own_value = degradation_value(problem)  # [M, T]
+        self.load = PairwiseLoad(problem, self.own_value)
         for r, n in enumerate(self.state.assignment.tolist()):
             self.load.add(n, int(problem.replica_model[r]))
         self.moves = 0

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from solvers.engine import MachineFigures, MachineState, mean_weights
+from solvers.engine import MachineFigures, MachineState, degradation_value, weight_total
 from solvers.problem import TOLERANCE, Problem
 
 Key = tuple[float, float, float]
@@ -75,13 +75,8 @@ class Repair:
         self.max_depth = max(0, int(max_depth))
         self.shortlist = max(1, int(shortlist))
         self.hard = problem.slo_mode == "hard"
-        weights = mean_weights(problem)
-        self.weight_sum = float(weights[problem.replica_model].sum()) or 1.0
-        if problem.objective == "added_latency":
-            value = problem.weight[:, None] * problem.solo_latency
-        else:
-            value = np.repeat(weights[:, None], problem.n_types, axis=1)
-        self.own_value = np.nan_to_num(value)  # [M, T]
+        self.weight_sum = weight_total(problem)
+        self.own_value = degradation_value(problem)  # [M, T]
         self.resident_value = self.own_value.T  # [T, M]
         self.pair_excess = np.nan_to_num(problem.pair_slowdown - 1.0)  # [T, M, M]
         allowed = problem.allowed
