@@ -58,6 +58,15 @@ def compile_problem(
             models[target], frozenset(models[c] for c in co_runners), types[machine_type]
         )
 
+    batch = None
+    if isinstance(source, Interference) and source.predictor is not None:
+        # a learned predictor answers thousands of sets in one inference much faster than one
+        # by one; measured data gains nothing from batching
+        def batch(keys: list[tuple[int, frozenset[int], int]]) -> list[float]:
+            return source.slowdown_many(
+                [(models[i], frozenset(models[c] for c in co), types[t]) for i, co, t in keys]
+            )
+
     problem = Problem(
         model_names=tuple(models),
         type_names=tuple(types),
@@ -74,6 +83,7 @@ def compile_problem(
         cost=np.array([t.cost_per_hour for t in instance.machine_types], dtype=float),
         pair_slowdown=np.ones((T, M, M)),
         slowdown_fn=slowdown,
+        slowdown_batch_fn=batch,
         objective=instance.objective.minimize,
         slo_mode=instance.objective.slo,
         max_per_machine=instance.limits.max_models_per_machine,

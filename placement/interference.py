@@ -22,7 +22,7 @@ slowdown source is expected.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from placement.errors import UsageError
@@ -96,6 +96,38 @@ class Interference:
             else:
                 raise MissingPairError(f"no slowdown for {target} with {other} on {machine_type}")
         return max(1.0, float(value))
+
+    def slowdown_many(
+        self, queries: Sequence[tuple[str, frozenset[str], str]]
+    ) -> list[float]:
+        """:meth:`slowdown` of many queries, the same values: measured entries and compositions
+        are answered here, and every query bound for the predictor goes to it in ONE call
+        (``predict_slowdown_many`` when it has one, else one ``predict_slowdown`` each)."""
+        out: list[float | None] = [None] * len(queries)
+        to_predict: list[int] = []
+        for i, (target, co_runners, machine_type) in enumerate(queries):
+            co = frozenset(co_runners)
+            if (
+                self.predictor is not None
+                and len(co) >= 2
+                and (machine_type, target, co) not in self.setwise
+            ):
+                to_predict.append(i)
+            else:
+                out[i] = self.slowdown(target, co, machine_type)
+        if to_predict:
+            batch = [
+                (queries[i][0], frozenset(queries[i][1]), queries[i][2]) for i in to_predict
+            ]
+            many = getattr(self.predictor, "predict_slowdown_many", None)
+            if callable(many):
+                values = list(many(batch))
+            else:
+                assert self.predictor is not None
+                values = [self.predictor.predict_slowdown(*q) for q in batch]
+            for i, value in zip(to_predict, values, strict=True):
+                out[i] = max(1.0, float(value))
+        return [float(v) for v in out]  # type: ignore[arg-type]
 
     def slowdown(self, target: str, co_runners: frozenset[str], machine_type: str) -> float:
         if not co_runners:

@@ -127,7 +127,9 @@ def _predict_linear(pipe: Pipeline, X: np.ndarray) -> np.ndarray:
         w = np.ravel(lin.coef_) / scale.scale_
         wb = (w, float(np.ravel(lin.intercept_)[0]) - float(scale.mean_ @ w))
         _COMPILED[pipe] = wb
-    return X @ wb[0] + wb[1]
+    # a row-wise sum, not ``X @ w``: BLAS's matrix-vector product rounds a row differently
+    # depending on how many rows come with it, and a set's answer must not depend on its batch
+    return (X * wb[0]).sum(axis=1) + wb[1]
 
 
 def _qkey(q: float) -> str:
@@ -671,6 +673,35 @@ class SlowdownPredictor:
         for (t, c, mt), v in zip(batch, values, strict=True):
             self._cache[(t, c, mt, quantile)] = float(v)
         return self._cache[key]
+
+    def predict_slowdown_many(
+        self, queries: Sequence[Query], quantile: float | None = None
+    ) -> np.ndarray:
+        """:meth:`predict_slowdown` for many queries (the same values, through the same cache):
+        the ones not cached are predicted in one :meth:`predict_many` call."""
+        if not isinstance(self.estimator, GBTSlowdown | PairGBTSlowdown):
+            # other estimators (matrix products) round a row depending on its batch: ask one
+            # set at a time, as a solver would, so the values are the same
+            return np.array([self.predict_slowdown(t, c, m, quantile) for t, c, m in queries])
+        keys = [(t, frozenset(c), m, quantile) for t, c, m in queries]
+        out = np.ones(len(keys))
+        todo: dict[tuple, None] = {}
+        for key in keys:
+            if key[1] and key not in self._cache:
+                todo[key] = None
+        if todo:
+            batch = list(todo)
+            # chunks of SMALL_BATCH rows: the compiled forms, as single questions get (sklearn's
+            # predict on larger batches may differ in the last bits)
+            for lo in range(0, len(batch), SMALL_BATCH):
+                part = batch[lo : lo + SMALL_BATCH]
+                values = self.predict_many([k[:3] for k in part], quantile)
+                for key, v in zip(part, values, strict=True):
+                    self._cache[key] = float(v)
+        for i, key in enumerate(keys):
+            if key[1]:
+                out[i] = self._cache[key]
+        return out
 
     def slowdown(self, target: str, co_runners: frozenset[str], machine_type: str) -> float:
         """So the predictor can stand in wherever a slowdown source is expected."""

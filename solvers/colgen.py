@@ -24,7 +24,11 @@ superset cannot beat the best found:
 
 Every exact value the DFS computes is checked against its lower bound; a violation (the
 structure does not describe the slowdown function) marks pricing heuristic and no bound is
-claimed. A round whose every type's DFS finished is *complete*; only complete rounds give bounds.
+claimed. A round whose every type's DFS finished is *complete* (its minimum is exact, and a
+complete round with no improving column solves the LP). A round cut short by its node budget or
+the deadline still gives a proved bound: ``min`` of what it searched and, for every branch it
+left, the branch's lower bound (prefix cost minus the best ``room`` gains ``pi_j - cost_j`` of
+the candidates left, at the prefix's slowdown bounds), so partial pricing bounds too.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from solvers.configurations import (
     candidates,
     fixed_slack,
     mean_weights,
+    prefetch_configurations,
     stage_coefficients,
 )
 from solvers.problem import TOLERANCE, Problem
@@ -188,20 +193,51 @@ class TypePricer:
         unit = np.zeros(k)  # member costs at slowdown 1 (lower bound without structure)
         unit = member_cost(ones, slice(None))
         caps = self.caps
+        order_arr = np.asarray(order, dtype=np.int64)
+        req_ordered = req[order_arr]
+        frontier = math.inf  # lower bound on rc of every set a truncated search left unseen
+
+        def region_lb(p: int, n_chosen: int, used: np.ndarray, lb_pre, rc_pre: float) -> float:
+            """Lower bound on rc of prefix + X, X a non-empty subset of order[p:] (each member
+            of X adds at most pi - its cost at the prefix's slowdown bound; the prefix's own
+            costs only rise)."""
+            room = slots - n_chosen
+            if p >= k or room <= 0:
+                return math.inf
+            rest = order_arr[p:]
+            ok = (used + req[rest] <= cap).all(axis=1)
+            if structured:
+                ok &= lb_pre[rest] <= caps[rest]
+                gains = pil[rest] - member_cost(lb_pre[rest], rest)
+            else:
+                gains = pil[rest] - unit[rest]
+            if not ok.any():
+                return math.inf
+            gains = gains[ok & (gains > 0)]
+            if gains.size > room:
+                gains = np.partition(gains, gains.size - room)[gains.size - room :]
+            return rc_pre - float(gains.sum())
 
         def dfs(pos: int, chosen: list[int], mask: int, used: np.ndarray, acc, entries,
-                pi_sum: float) -> None:
-            nonlocal best, complete, nodes
+                pi_sum: float, lb_pre, rc_pre: float) -> None:
+            nonlocal best, complete, nodes, frontier
+            if pos >= k:
+                return
+            # capacity of every extension at once (one NumPy call, not one per candidate)
+            fit_all = np.all(used + req_ordered[pos:] <= cap, axis=1).tolist()
             for p in range(pos, k):
                 if not complete:
+                    # a deeper call ran out of nodes or time: bound what this one leaves
+                    frontier = min(frontier, region_lb(p, len(chosen), used, lb_pre, rc_pre))
                     return
+                if not fit_all[p - pos]:
+                    continue
                 j = order[p]
                 new_used = used + req[j]
-                if np.any(new_used > cap):
-                    continue
                 nodes += 1
                 if nodes > node_budget or (nodes % 512 == 0 and time.perf_counter() > deadline):
                     complete = False
+                    frontier = min(frontier, region_lb(p, len(chosen), used, lb_pre, rc_pre))
                     return
                 chosen.append(j)
                 new_mask = mask | (1 << j)
@@ -213,13 +249,13 @@ class TypePricer:
                         if value < lb[target]:
                             lb[target] = value
                     members = np.asarray(chosen)
-                    if np.any(lb[members] > caps[members]):
+                    if (lb[members] > caps[members]).any():
                         chosen.pop()  # no superset is a usable configuration
                         continue
                     f_lb = beta + float(member_cost(lb[members], members).sum())
                 else:
                     new_acc, new_entries = acc, entries
-                    lb = ones
+                    lb = None
                     members = np.asarray(chosen)
                     f_lb = beta + float(unit[members].sum())
                 new_pi = pi_sum + pil[j]
@@ -247,7 +283,7 @@ class TypePricer:
                     best = min(best, rc_lb)
                 if len(chosen) < slots and p + 1 < k:
                     rest = np.asarray(order[p + 1 :])
-                    fits = np.all(new_used + req[rest] <= cap, axis=1)
+                    fits = (new_used + req[rest] <= cap).all(axis=1)
                     if structured:
                         ok = fits & (lb[rest] <= caps[rest])
                         gains = pil[rest] - member_cost(lb[rest], rest)
@@ -260,7 +296,7 @@ class TypePricer:
                             clean = [i for i in chosen if i not in touched]
                             if clean:
                                 cl = np.asarray(clean)
-                                rise = self.pair[np.ix_(cl, rest)] - 1.0
+                                rise = self.pair[cl[:, None], rest] - 1.0
                                 if self.rule == "multiplicative":
                                     rise = rise * new_acc[cl][:, None]
                                 gains = gains - a_lin[cl] @ rise
@@ -272,8 +308,9 @@ class TypePricer:
                     if gains.size > room:
                         gains = np.partition(gains, gains.size - room)[gains.size - room :]
                     worth = mu if len(found) < keep else mu + min(0.0, -found[0][0])
-                    if rc_lb - float(gains.sum()) < max(best, worth) - 1e-12 and np.any(ok):
-                        dfs(p + 1, chosen, new_mask, new_used, new_acc, new_entries, new_pi)
+                    if rc_lb - float(gains.sum()) < max(best, worth) - 1e-12 and ok.any():
+                        dfs(p + 1, chosen, new_mask, new_used, new_acc, new_entries, new_pi,
+                            lb, rc_lb)
                 chosen.pop()
 
         if structured:
@@ -281,10 +318,14 @@ class TypePricer:
             entries0 = list(self.entries)
         else:
             acc0, entries0 = None, None
-        dfs(0, [], 0, np.zeros(req.shape[1]), acc0, entries0, 0.0)
+        # the root's "prefix" is the empty set: every member at slowdown >= 1, f >= beta
+        dfs(0, [], 0, np.zeros(req.shape[1]), acc0, entries0, 0.0, ones if structured else None,
+            beta)
         stats.nodes += nodes
         improving = sorted(((-neg, ms) for neg, ms in found))
-        return best, improving, complete
+        # complete: best is the exact minimum; truncated: best over what was searched and the
+        # frontier's bound over what was not -- a valid lower bound either way
+        return min(best, frontier), improving, complete
 
     caps_apply_max: float | None = None
 
@@ -328,6 +369,8 @@ class ColumnGenerator:
         for pr in self.pricers:
             pr.caps_apply_max = self.max_slowdown
         self.stats = PricingStats()
+        self.best_bound: float | None = None  # best Lagrangian bound of any run, and its duals
+        self.best_duals = None
         M, T = problem.n_models, problem.n_types
         self.M, self.T = M, T
         # singletons: with the artificials they keep the restricted master feasible
@@ -417,6 +460,7 @@ class ColumnGenerator:
 
     def add_columns(self, columns: list[tuple[int, tuple[int, ...]]]) -> int:
         before = len(self.configs)
+        prefetch_configurations(self.problem, columns)
         for t, ms in columns:
             self.configs.add(self.problem, t, ms)
         self.sync()
@@ -459,8 +503,12 @@ class ColumnGenerator:
             min_rc[t] = min(0.0, best)
             new += [(t, ms) for _rc, ms in improving[:per_type]]
         bound = None
-        self.last_duals = (pi, nu, min_rc) if complete else None
-        if complete and self.stats.structure_violations == 0:
+        # min_rc[t] is each type's exact minimum (complete search) or a lower bound on it
+        # (a truncated one: searched part and frontier bound): the bound below is proved either
+        # way; only complete rounds say the LP is solved
+        self.last_complete = complete
+        self.last_duals = (pi, nu, min_rc)
+        if self.stats.structure_violations == 0:
             r = self.problem.replicas_per_model.astype(float)
             n = self.problem.machines_per_type.astype(float)
             value = float(pi @ r) + float(
@@ -482,10 +530,15 @@ class ColumnGenerator:
             out.rounds += 1
             out.lp_value = float(self.h.getInfo().objective_function_value)
             bound, added = self.round(deadline, 10**12 if exact else budget, per_type)
-            if bound is not None:
+            complete = self.last_complete
+            if complete and bound is not None:
                 out.complete_rounds += 1
+            if bound is not None:
                 if out.bound is None or bound > out.bound:
                     out.bound = bound
+                # across runs: closing the gap needs the duals of the best bound ever proved
+                if self.best_bound is None or bound > self.best_bound:
+                    self.best_bound = bound
                     self.best_duals = self.last_duals
             if out.bound is not None:
                 if out.lp_value - out.bound <= 1e-7 * max(1.0, abs(out.lp_value)):
@@ -493,10 +546,10 @@ class ColumnGenerator:
                 if target is not None and _meets(self.stage, target, out.bound):
                     break
             if added == 0:
-                if bound is not None:
+                if complete and bound is not None:
                     break  # complete round, nothing improving: the LP is optimal
                 exact = True  # the cheap search found nothing: search exhaustively
-            elif bound is None and not exact and out.rounds % 5 == 0:
+            elif not complete and not exact and out.rounds % 5 == 0:
                 exact = True  # now and then an exhaustive round, for a bound
         if self.stats.structure_violations:
             out.proved_pricing = False
@@ -527,7 +580,7 @@ class ColumnGenerator:
         be in a solution better than the incumbent, since for every solution x
         ``value(x) >= L + sum_c (f_c - pi(c) - m_t(c)) x_c``. True when the search was exhaustive
         (then the integer master over the columns is exact)."""
-        if getattr(self, "best_duals", None) is None or self.stats.structure_violations:
+        if self.best_duals is None or self.stats.structure_violations:
             return False
         pi, nu, min_rc = self.best_duals
         alpha = {self.stage: 1.0}

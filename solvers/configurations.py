@@ -149,6 +149,35 @@ def candidates(problem: Problem, t: int) -> list[int]:
     return out
 
 
+#: Configurations whose slowdowns are asked in one batch when the slowdown function has a batch
+#: path (a learned predictor: one inference for thousands of sets).
+PREFETCH_CHUNK = 4096
+
+
+def prefetch_configurations(
+    problem: Problem, items: Iterable[tuple[int, Iterable[int]]]
+) -> int:
+    """Ask the slowdown of every member of every ``(type, members)`` configuration in one batch
+    (when the problem has a batch path; otherwise nothing: they are asked as needed)."""
+    if problem.slowdown_batch_fn is None:
+        return 0
+    queries = []
+    for t, members in items:
+        everyone = frozenset(int(m) for m in members)
+        if len(everyone) >= 2:
+            queries += [(m, everyone - {m}, int(t)) for m in everyone]
+    return problem.prefetch(queries)
+
+
+def add_batch(
+    problem: Problem, configs: Configurations, t: int, batch: list[tuple[int, ...]]
+) -> None:
+    """``configs.add`` for each configuration of ``batch`` (type ``t``), slowdowns prefetched."""
+    prefetch_configurations(problem, ((t, ms) for ms in batch))
+    for members in batch:
+        configs.add(problem, t, members)
+
+
 class TooMany(Exception):
     """Enumeration exceeded its column budget or its deadline."""
 
@@ -197,10 +226,20 @@ def enumerate_configurations(
         return None
     configs = Configurations()
     budget = [0]
+    batched = problem.slowdown_batch_fn is not None
     try:
         for t in range(problem.n_types):
+            chunk: list[tuple[int, ...]] = []
             for members in _subsets(problem, t, max_configurations, budget, deadline):
-                configs.add(problem, t, members)
+                if not batched:
+                    configs.add(problem, t, members)
+                    continue
+                chunk.append(members)
+                if len(chunk) >= PREFETCH_CHUNK:
+                    add_batch(problem, configs, t, chunk)
+                    chunk = []
+            if chunk:
+                add_batch(problem, configs, t, chunk)
     except TooMany:
         return None
     configs.complete = True
@@ -622,6 +661,21 @@ def _column_generation_stage(
     ]
     if out.counts is not None:  # the backend's times count from its own start
         incumbents = [(master_start + s, v) for s, v in incumbents]
+    left = deadline - time.perf_counter()
+    if not proved and pricing == stage and left > 2.0 and not info.get("dive"):
+        # the time the integer master left: more pricing rounds, for a (better) proved bound
+        # (only complete rounds give one); a quarter is kept for closing the gap
+        more = generator.run(
+            time.perf_counter() + 0.75 * left, target=value,
+            node_budget=int(options.get("pricing_nodes", 20_000)),
+        )
+        info["more_column_generation"] = more.info
+        if more.bound is not None:
+            extra = safe_bound(stage, more.bound)
+            bound = extra if bound is None else max(bound, extra)
+            proved = _meets(stage, value, bound)
+            if proved:
+                info["proved_by"] = "incumbent meets the Lagrangian bound"
     if not proved and bound is not None and deadline - time.perf_counter() > 0.5:
         # close the gap: every column that could be in a better solution, then the integer
         # master over them is exact

@@ -20,13 +20,17 @@ Interference reaches solvers in two forms:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
 SlowdownFn = Callable[[int, frozenset[int], int], float]
+SlowdownKey = tuple[int, frozenset[int], int]
+#: Many ``slowdown_fn`` questions answered in one call (same values, same order), e.g. one
+#: learned-predictor inference for thousands of co-location sets instead of one each.
+SlowdownBatchFn = Callable[[list[SlowdownKey]], Sequence[float]]
 ObjectiveName = Literal["mean_degradation", "added_latency", "max_degradation", "machines", "cost"]
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class Problem:
     max_per_machine: int | None = None
     name: str = "instance"
     structure: SlowdownStructure | None = None  # None: nothing known (e.g. a learned predictor)
+    slowdown_batch_fn: SlowdownBatchFn | None = None  # optional: slowdown_fn for many at once
     _cache: dict[tuple[int, frozenset[int], int], float] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ sizes
@@ -119,6 +124,30 @@ class Problem:
             value = 1.0 if not key[1] else max(1.0, float(self.slowdown_fn(*key)))
             self._cache[key] = value
         return value
+
+    def prefetch(self, queries: Iterable[tuple[int, Iterable[int], int]]) -> int:
+        """Fill the slowdown cache for the queries it lacks, in one ``slowdown_batch_fn`` call
+        (one by one without it); how many were asked. Values are the ones :meth:`slowdown`
+        would give: callers prefetch what they are about to ask, then ask as usual."""
+        cache = self._cache
+        missing: dict[SlowdownKey, None] = {}
+        for target, co_runners, machine_type in queries:
+            key = (int(target), frozenset(int(c) for c in co_runners), int(machine_type))
+            if key[1] and key not in cache:
+                missing[key] = None
+        if not missing:
+            return 0
+        keys = list(missing)
+        if self.slowdown_batch_fn is None:
+            for key in keys:
+                self.slowdown(*key)
+            return len(keys)
+        values = self.slowdown_batch_fn(keys)
+        if len(values) != len(keys):
+            raise ValueError(f"slowdown_batch_fn gave {len(values)} values for {len(keys)} queries")
+        for key, value in zip(keys, values, strict=True):
+            cache[key] = max(1.0, float(value))
+        return len(keys)
 
     def set_slowdowns(self, models: Iterable[int], machine_type: int) -> dict[int, float]:
         """Slowdown of each model in a co-location set (one machine's residents)."""

@@ -302,3 +302,41 @@ def test_cli_bad_input_exits_2_and_writes_nothing(files):
         assert not Path(args[-1]).exists()
     res = run("predictor", "fit", bad_csv, "--catalog", d / "cat.json", "-o", d / "x2")
     assert "bad.csv: line 2.co_runners: unknown model 'ghost'" in res.output
+
+
+@pytest.mark.parametrize("kind", ["gbt-pairs", "mlp"])
+def test_batched_slowdowns_equal_one_at_a_time(world, kind):
+    """``Problem.prefetch`` (one predictor call for many sets, via
+    ``Interference.slowdown_many``) gives exactly the values of asking one set at a time,
+    measured entries included."""
+    from placement.compile import compile_problem
+
+    cat, rows = world
+    data = cat.dump()
+    data["interference"]["pairwise"] = [
+        {"machine_type": "small", "target": "m1", "with": "m2", "slowdown": 1.7},
+    ]
+    data["interference"]["setwise"] = [
+        {"machine_type": "small", "target": "m1", "with": ["m2", "m3"], "slowdown": 2.2},
+    ]
+    inst = Instance.model_validate(data)
+    pred = SlowdownPredictor(kind, params=FAST[kind]).fit(rows, cat)
+    batched = compile_problem(inst, predictor=pred)
+    single = compile_problem(inst, predictor=SlowdownPredictor.loads(pred.dumps()))
+    assert batched.slowdown_batch_fn is not None
+    M, T = batched.n_models, batched.n_types
+    queries = [
+        (i, frozenset(co), t)
+        for t in range(T)
+        for d in (1, 2, 3, 4)
+        for group in itertools.combinations(range(M), d + 1)
+        for i in group
+        for co in [set(group) - {i}]
+    ]
+    assert sum(len(co) >= 2 for _i, co, _t in queries) > 512  # two predictor chunks
+    asked = batched.prefetch(queries)
+    assert asked > 0 and batched.prefetch(queries) == 0  # all cached now
+    one = [single.slowdown(i, co, t) for i, co, t in queries]
+    many = [batched.slowdown(i, co, t) for i, co, t in queries]
+    assert many == one
+    assert batched.slowdown(1, {2, 3}, 0) == 2.2 and batched.slowdown(1, {2}, 0) == 1.7
