@@ -48,6 +48,7 @@ from solvers.configurations import (
     prefetch_configurations,
     stage_coefficients,
 )
+from solvers.highs import new_highs
 from solvers.problem import TOLERANCE, Problem
 
 INTEGER_GOALS = ("violations", "machines")
@@ -377,8 +378,7 @@ class ColumnGenerator:
         for t in range(T):
             for m in self.pricers[t].models:
                 configs.add(problem, t, (m,))
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
+        h = new_highs()
         h.setOptionValue("threads", 1)
         inf = highspy.kHighsInf
         r = problem.replicas_per_model.astype(float)

@@ -30,6 +30,7 @@ from solvers.configurations import (
     solve_exact,
     stage_coefficients,
 )
+from solvers.highs import new_highs
 from solvers.problem import Problem
 from solvers.result import OPTIMALITY_GAP, Result
 
@@ -179,8 +180,7 @@ def build_highs_master(
     lp.a_matrix_.index_ = A.indices
     lp.a_matrix_.value_ = A.data
     lp.integrality_ = integrality
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = new_highs()
     h.passModel(lp)
     return h, C
 
