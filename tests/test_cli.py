@@ -147,3 +147,11 @@ def test_generate_writes_instance_truth_and_campaign(tmp_path):
     assert "true" in proc.stdout and "LL / this" in proc.stdout
     bad = run("generate", "--interference", "extreme", "-o", str(tmp_path / "x.json"))
     assert bad.returncode == 2 and not (tmp_path / "x.json").exists()
+
+
+def test_exact_solvers_keep_backend_banners_out_of_stdout(tmp_path):
+    out = tmp_path / "sol.json"
+    proc = run("solve", str(DEMO), "--solver", "milp", "--time-limit", "5", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "HiGHS" not in proc.stdout and "optimal" in proc.stdout
+    assert json.loads(out.read_text())["status"] == "optimal"
