@@ -222,7 +222,8 @@ class MilpMaster(MasterBackend):
         if backend not in ("highs", "cbc"):
             raise ValueError(f"unknown MILP backend {backend!r}; expected 'highs' or 'cbc'")
         self.backend = backend
-        self.name = f"pulp-{backend}"
+        # HiGHS is driven through highspy directly; CBC through PuLP
+        self.name = "highspy" if backend == "highs" else "pulp-cbc"
         self.seed = seed
         self.threads = max(1, int(threads))
         self.log = log
