@@ -230,7 +230,10 @@ def generate(
     models: Annotated[
         int | None, typer.Option(min=1, help="distinct models (default: derived)")
     ] = None,
-    replicas: Annotated[int, typer.Option(min=1, help="replicas in all")] = 40,
+    replicas: Annotated[
+        int | None,
+        typer.Option(min=1, help="replicas in all (default: 40, or one per model with --models)"),
+    ] = None,
     machines: Annotated[int, typer.Option(min=1)] = 12,
     types: Annotated[int, typer.Option(min=1, help="machine types")] = 3,
     load: Annotated[float, typer.Option(min=0.01, max=1.5, help="requested / capacity")] = 0.7,
@@ -251,7 +254,7 @@ def generate(
         raise fail(f"--interference: expected low, medium or high, got {interference!r}")
     inst, hidden = run_generate(
         n_models=models,
-        n_replicas=replicas,
+        n_replicas=replicas if replicas is not None or models is not None else 40,
         n_machines=machines,
         n_types=types,
         load=load,

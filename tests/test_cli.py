@@ -155,3 +155,12 @@ def test_exact_solvers_keep_backend_banners_out_of_stdout(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "HiGHS" not in proc.stdout and "optimal" in proc.stdout
     assert json.loads(out.read_text())["status"] == "optimal"
+
+
+def test_generate_with_models_only_places_one_replica_each(tmp_path):
+    path = tmp_path / "g.json"
+    proc = run("generate", "--models", "8", "--machines", "5", "--seed", "1", "-o", str(path))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(path.read_text())
+    assert len(data["models"]) == 8
+    assert sum(m.get("replicas", 1) for m in data["models"]) == 8
