@@ -38,6 +38,21 @@ def reference(problem):
     return registry.run("exhaustive", problem, time_limit=60)
 
 
+def check_against_exhaustive(problem, ref, result, label) -> bool:
+    """A column-generation result beside the exhaustive optimum ``ref``: solved and valid, its
+    bound never above the optimum, and the optimum itself (lexicographically) whenever it says
+    optimal. Returns whether it said optimal."""
+    assert result.status.solved
+    check_result(problem, result)
+    assert result.bound <= ref.objective + 1e-9
+    if result.status != Status.OPTIMAL:
+        return False
+    ours = sort_key(problem, evaluate_assignment(problem, result.assignment))
+    theirs = sort_key(problem, evaluate_assignment(problem, ref.assignment))
+    assert same_key(ours, theirs), (label, ours, theirs)
+    return True
+
+
 def exact_matches_exhaustive(instance, solvers) -> None:
     problem = compile_problem(instance)
     ref = reference(problem)
@@ -274,19 +289,13 @@ def test_column_generation_matches_enumeration(objective: str) -> None:
         ref = reference(problem)
         if ref.status != Status.OPTIMAL:
             continue
-        theirs = sort_key(problem, evaluate_assignment(problem, ref.assignment))
         for name, kwargs in EXACT:
             direct = registry.run(name, problem, time_limit=20, route="enumerate", **kwargs)
             assert direct.info["route"] == "enumerated" and direct.status == Status.OPTIMAL
             result = registry.run(name, problem, time_limit=20, route="cg", **kwargs)
             assert result.info["route"] == "column-generation"
-            assert result.status.solved
-            check_result(problem, result)
-            assert result.bound <= ref.objective + 1e-9
-            if result.status == Status.OPTIMAL:
+            if check_against_exhaustive(problem, ref, result, (name, seed)):
                 proved += 1
-                ours = sort_key(problem, evaluate_assignment(problem, result.assignment))
-                assert same_key(ours, theirs), (name, seed, ours, theirs)
                 assert direct.objective == pytest.approx(result.objective, abs=1e-9)
     if objective in ("mean_degradation", "added_latency"):
         assert proved > 0  # linear goals: the Lagrangian bound closes on most of these
@@ -364,19 +373,13 @@ def test_pricing_after_the_master_proves_the_bound() -> None:
         ref = reference(problem)
         if ref.status != Status.OPTIMAL:
             continue
-        theirs = sort_key(problem, evaluate_assignment(problem, ref.assignment))
         for name, kwargs in EXACT:
             result = registry.run(name, problem, time_limit=10, route="cg", cg_share=0.0,
                                   **kwargs)
-            assert result.status.solved
-            check_result(problem, result)
-            assert result.bound <= ref.objective + 1e-9
             stage = result.info["stages"][problem.objective]
             assert stage["column_generation"]["rounds"] == 0
-            if result.status == Status.OPTIMAL:
+            if check_against_exhaustive(problem, ref, result, (name, seed)):
                 proved += 1
-                ours = sort_key(problem, evaluate_assignment(problem, result.assignment))
-                assert same_key(ours, theirs), (name, seed, ours, theirs)
                 assert "more_column_generation" in stage or "proved_by" in stage
     assert proved > 0
 
@@ -429,15 +432,8 @@ def test_partial_pricing_bounds_match_exhaustive() -> None:
         ref = reference(problem)
         if ref.status != Status.OPTIMAL:
             continue
-        theirs = sort_key(problem, evaluate_assignment(problem, ref.assignment))
         for name, kwargs in EXACT:
             result = registry.run(name, problem, time_limit=10, route="cg", pricing_nodes=3,
                                   **kwargs)
-            assert result.status.solved
-            check_result(problem, result)
-            assert result.bound <= ref.objective + 1e-9
-            if result.status == Status.OPTIMAL:
-                proved += 1
-                ours = sort_key(problem, evaluate_assignment(problem, result.assignment))
-                assert same_key(ours, theirs), (name, seed, ours, theirs)
+            proved += check_against_exhaustive(problem, ref, result, (name, seed))
     assert proved > 0
