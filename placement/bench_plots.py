@@ -19,8 +19,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from solvers.result import Status  # noqa: E402
+
 Row = dict[str, Any]
-SOLVED = ("optimal", "feasible")
+SOLVED = tuple(s.value for s in Status if s.solved)
 EXACT = ("cpsat", "milp", "exhaustive")
 
 # one colour per solver across every plot, so a reader can follow a solver between figures
@@ -35,8 +37,13 @@ def color(solver: str) -> str | None:
     return _PALETTE.get(solver)
 
 
+def is_solved(row: Row) -> bool:
+    """A placement was found and the truth scored it."""
+    return row["status"] in SOLVED and row["true_mean_degradation"] is not None
+
+
 def solved(rows: Sequence[Row]) -> list[Row]:
-    return [r for r in rows if r["status"] in SOLVED and r["true_mean_degradation"] is not None]
+    return [r for r in rows if is_solved(r)]
 
 
 def solvers_in(rows: Sequence[Row]) -> list[str]:

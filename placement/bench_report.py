@@ -28,7 +28,7 @@ from placement.bench_suite import StudySpec, Suite, run_key
 from placement.files import write_text_atomic
 
 Row = dict[str, Any]
-SOLVED = ("optimal", "feasible")
+is_solved = bench_plots.is_solved
 
 
 # --------------------------------------------------------------------------- formatting
@@ -40,10 +40,6 @@ def table(header: Sequence[str], body: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in body]
     return "\n".join(lines)
-
-
-def is_solved(row: Row) -> bool:
-    return row["status"] in SOLVED and row["true_mean_degradation"] is not None
 
 
 def mean_of(rows: Sequence[Row], key: str) -> float | None:

@@ -16,7 +16,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from placement.errors import InputError, UsageError
+from placement.errors import BAD_INPUT, NO_SOLUTION, SOLVED, InputError, UsageError
 
 app = typer.Typer(
     help="Interference-aware placement of ML inference models on heterogeneous machines.",
@@ -27,7 +27,6 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-SOLVED, NO_SOLUTION, BAD_INPUT = 0, 1, 2
 
 
 def fail(message: str) -> typer.Exit:
@@ -107,6 +106,7 @@ def solve(
     from placement.api import solve as run_solve
     from placement.files import write_json_atomic
     from solvers import registry
+    from solvers.result import Status
 
     try:
         registry.get(solver)
@@ -127,7 +127,7 @@ def solve(
     if output is not None:
         write_json_atomic(output, sol.dump())
         out.print(f"wrote {output}", highlight=False)
-    raise typer.Exit(SOLVED if sol.status in ("optimal", "feasible") else NO_SOLUTION)
+    raise typer.Exit(SOLVED if Status(sol.status).solved else NO_SOLUTION)
 
 
 @app.command()

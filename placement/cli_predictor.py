@@ -22,9 +22,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from placement.errors import InputError
-
-BAD_INPUT = 2
+from placement.errors import BAD_INPUT, InputError
 
 app = typer.Typer(
     help="Fit and score learned slowdown predictors.",

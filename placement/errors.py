@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+#: Exit codes of every `placement` command (SPEC section 4).
+SOLVED, NO_SOLUTION, BAD_INPUT = 0, 1, 2
+
 
 def json_path(loc: Iterable[str | int]) -> str:
     """A location tuple as a JSON path: ``("models", 2, "slo_ms")`` -> ``models[2].slo_ms``."""
