@@ -24,13 +24,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from placement.compile import compile_problem  # noqa: E402
-from placement.schema import Instance  # noqa: E402
+from placement.formats.instance import Instance  # noqa: E402
 from solvers import registry  # noqa: E402
 from solvers.problem import Problem  # noqa: E402
 from tests.strategies import random_instance_dict  # noqa: E402
 
 registry.names()  # import every solver module now, so edits during a long run do not leak in
-import solvers.colgen  # noqa: E402, F401
+import solvers.exact.colgen  # noqa: E402, F401
 
 SIZES = [(20, 6), (40, 12), (80, 24), (160, 48), (320, 96)]
 SOLVERS = {
@@ -45,7 +45,7 @@ def make_instance(replicas: int, machines: int, seed: int, load: float) -> tuple
     """The project's generator when it exists; otherwise a scaled-up test instance whose total
     requests are ``load`` x the total capacity (per resource)."""
     try:
-        from placement.generator import generate
+        from placement.synthetic.generator import generate
     except ImportError:
         generate = None
     if generate is not None:
@@ -53,7 +53,7 @@ def make_instance(replicas: int, machines: int, seed: int, load: float) -> tuple
             n_replicas=replicas, n_machines=machines, load=load, seed=seed,
             name=f"scaling-{replicas}x{machines}-s{seed}",
         )
-        return instance, "placement.generator.generate (n_types=3, interference=medium)"
+        return instance, "placement.synthetic.generator.generate (n_types=3, interference=medium)"
     rng = random.Random(seed)
     n_models = max(2, replicas // 2)
     data = random_instance_dict(

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from placement.compile import compile_problem
-from placement.files import write_text_atomic
-from placement.generator import generate
+from placement.formats.files import write_text_atomic
+from placement.synthetic.generator import generate
 from solvers import registry
 
 SOLVERS = ("least-loaded", "greedy")

@@ -32,10 +32,10 @@ from typing import Any
 
 from placement.api import solve
 from placement.evaluate import evaluate
-from placement.files import write_text_atomic
-from placement.generator import generate, measure_campaign
-from placement.predictor import SlowdownPredictor
-from placement.predictor_eval import markdown_table
+from placement.formats.files import write_text_atomic
+from placement.learn.evaluation import markdown_table
+from placement.learn.predictor import SlowdownPredictor
+from placement.synthetic.generator import generate, measure_campaign
 
 OUT = Path(__file__).parent / "results" / "predictor" / "end_to_end.md"
 CONFIG = {"n_replicas": 40, "n_machines": 12, "n_types": 3, "load": 0.7,

@@ -1,7 +1,7 @@
 """Learned vs additive slowdown prediction on a generated measurement campaign.
 
-A generated instance (placement.generator) hides a non-additive contention model (convex
-bandwidth queues, saturating caches, time-sliced SMs; see placement.truth). We measure a campaign
+A generated instance (placement.synthetic.generator) hides a non-additive contention model (convex
+bandwidth queues, saturating caches, time-sliced SMs; see placement.synthetic.truth). We measure a campaign
 against it (every pair, plus random sets of 3-4 models that fit one machine, 2.5% lognormal
 noise) and score each predictor kind on held-out sets (random 20% of sets), held-out degree
 (train on degree <= 3, test on 4-sets), held-out machine type (leave one out, each in turn)
@@ -19,9 +19,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from placement.files import write_text_atomic
-from placement.generator import generate, measure_campaign
-from placement.predictor_eval import cross_validate, markdown_table, summarize
+from placement.formats.files import write_text_atomic
+from placement.learn.evaluation import cross_validate, markdown_table, summarize
+from placement.synthetic.generator import generate, measure_campaign
 
 OUT = Path(__file__).parent / "results" / "predictor" / "generated.md"
 CONFIG = {"n_models": 16, "n_machines": 24, "n_types": 6, "load": 0.3,

@@ -36,16 +36,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from placement.files import write_text_atomic
-from placement.measurements import Measurement
-from placement.predictor_eval import (
+from placement.formats.files import write_text_atomic
+from placement.formats.instance import Instance
+from placement.formats.measurements import Measurement
+from placement.learn.evaluation import (
     evaluate_folds,
     fold_by,
     markdown_table,
     split_random_sets,
     summarize,
 )
-from placement.schema import Instance
 
 DATA = Path("/work/shared/data/cpu_cohosting_shah.csv")
 OUT = Path(__file__).parent / "results" / "predictor" / "shah.md"

@@ -16,8 +16,8 @@ import statistics
 from pathlib import Path
 
 from placement import evaluate, solve
-from placement.files import write_text_atomic
-from placement.generator import generate
+from placement.formats.files import write_text_atomic
+from placement.synthetic.generator import generate
 
 DEFAULT_SOLVERS = "least-loaded,greedy,local-search,cpsat"
 

@@ -7,9 +7,9 @@
 """
 
 from placement.api import solve
-from placement.errors import InputError
 from placement.evaluate import evaluate, verify
-from placement.schema import Instance
-from placement.solution import Solution
+from placement.formats.errors import InputError
+from placement.formats.instance import Instance
+from placement.formats.solution import Solution
 
 __all__ = ["Instance", "InputError", "Solution", "evaluate", "solve", "verify"]

@@ -6,9 +6,9 @@ import os
 
 from placement.compile import compile_problem
 from placement.evaluate import figures, to_mapping
+from placement.formats.instance import Instance
+from placement.formats.solution import Solution
 from placement.interference import SetPredictor
-from placement.schema import Instance
-from placement.solution import Solution
 from solvers import registry
 from solvers.metrics import violations
 from solvers.result import Status

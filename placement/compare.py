@@ -6,9 +6,9 @@ from typing import Any
 
 from placement.api import solve
 from placement.evaluate import evaluate
+from placement.formats.instance import Instance
+from placement.formats.solution import Summary
 from placement.interference import SetPredictor, SlowdownSource
-from placement.schema import Instance
-from placement.solution import Summary
 from solvers import registry
 
 #: The default line-up of `placement compare`: every solver but brute force.

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from placement.formats.instance import Instance
 from placement.interference import (
     Interference,
     MissingPairError,
     SetPredictor,
     SlowdownSource,
 )
-from placement.schema import Instance
 from solvers.problem import Problem, SlowdownStructure
 
 

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from placement.compile import compile_problem
+from placement.formats.instance import Instance
+from placement.formats.solution import MachineFigures, ReplicaFigures, Solution, Summary
 from placement.interference import SetPredictor, SlowdownSource
-from placement.schema import Instance
-from placement.solution import MachineFigures, ReplicaFigures, Solution, Summary
 from solvers.metrics import evaluate_assignment, residents, violations
 from solvers.problem import Problem
 

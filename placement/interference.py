@@ -25,8 +25,8 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from placement.errors import UsageError
-from placement.schema import Instance
+from placement.formats.errors import UsageError
+from placement.formats.instance import Instance
 
 
 class SlowdownSource(Protocol):
@@ -34,7 +34,7 @@ class SlowdownSource(Protocol):
 
 
 class SetPredictor(Protocol):
-    """What a learned predictor offers the slowdown function (see ``placement.predictor``)."""
+    """What a learned predictor offers the slowdown function (see ``placement.learn.predictor``)."""
 
     def predict_slowdown(
         self, target: str, co_runners: frozenset[str], machine_type: str

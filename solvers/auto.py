@@ -9,7 +9,7 @@ from solvers.problem import Problem
 from solvers.result import Result
 
 #: Up to this many capacity-feasible machine configurations (and as many as can be enumerated
-#: in 35% of the time limit, see ``solvers.configurations.ENUMERATION_SECONDS``) the
+#: in 35% of the time limit, see ``solvers.exact.configurations.ENUMERATION_SECONDS``) the
 #: configuration MILP is solved over every column and, measured on generated instances
 #: (benchmarks/results/exact), HiGHS proves optimality well within 60 s: 20x6 < 0.5 s,
 #: 40x12 (~10k configurations) 1-7 s, 80x24 (~93k) 7-20 s including the enumeration.
@@ -21,7 +21,7 @@ EXACT_MIN_SECONDS = 2.0
 def count_configurations(problem: Problem, limit: int) -> int | None:
     """Capacity-feasible configurations over all types, or None beyond ``limit`` (cheap: no
     slowdown is evaluated; at most ``limit`` DFS nodes)."""
-    from solvers.configurations import TooMany, _subsets
+    from solvers.exact.configurations import TooMany, _subsets
 
     budget = [0]
     try:
@@ -39,7 +39,7 @@ def choose(problem: Problem, time_limit: float) -> tuple[str, str]:
     available = set(registry.names())
     size = f"{problem.n_replicas} replicas x {problem.n_machines} machines"
     if "milp" in available and time_limit >= EXACT_MIN_SECONDS:
-        from solvers.configurations import ENUMERATION_SECONDS
+        from solvers.exact.configurations import ENUMERATION_SECONDS
 
         limit = min(EXACT_CONFIGURATIONS, int(0.35 * time_limit / ENUMERATION_SECONDS))
         count = count_configurations(problem, limit)

@@ -1,9 +1,9 @@
 """Importing this module registers every solver. Add a module here to add a solver."""
 
 import solvers.auto  # noqa: F401
-import solvers.baselines  # noqa: F401
-import solvers.cpsat  # noqa: F401
-import solvers.exhaustive  # noqa: F401
-import solvers.greedy  # noqa: F401
-import solvers.local_search  # noqa: F401
-import solvers.milp  # noqa: F401
+import solvers.exact.cpsat  # noqa: F401
+import solvers.exact.exhaustive  # noqa: F401
+import solvers.exact.milp  # noqa: F401
+import solvers.heuristics.baselines  # noqa: F401
+import solvers.heuristics.greedy  # noqa: F401
+import solvers.heuristics.local_search  # noqa: F401

@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from placement.schema import Instance
+from placement.formats.instance import Instance
 
 OBJECTIVES = ["mean_degradation", "added_latency", "max_degradation", "machines", "cost"]
 COMPOSE = ["additive", "multiplicative", "max"]

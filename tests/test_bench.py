@@ -14,9 +14,9 @@ from statistics import mean, median
 
 import pytest
 
-from placement.bench import run_suite
-from placement.bench_suite import load_suite
-from placement.errors import InputError
+from placement.bench.runner import run_suite
+from placement.bench.suite import load_suite
+from placement.formats.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -155,7 +155,7 @@ def test_bad_suite_names_file_and_key(tmp_path):
     with pytest.raises(InputError) as exc:
         load_suite(str(bad))
     assert str(bad) in str(exc.value) and "study[0].load" in str(exc.value)
-    proc = subprocess.run([sys.executable, "-m", "placement.cli", "bench", "--suite", "nosuch",
+    proc = subprocess.run([sys.executable, "-m", "placement.cli.app", "bench", "--suite", "nosuch",
                            "-o", str(tmp_path / "o")], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2 and "nosuch" in proc.stderr
     assert not (tmp_path / "o").exists()

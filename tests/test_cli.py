@@ -16,7 +16,7 @@ DEMO = ROOT / "instances" / "demo.json"
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "placement.cli", *args],
+        [sys.executable, "-m", "placement.cli.app", *args],
         capture_output=True,
         text=True,
         cwd=cwd or ROOT,
@@ -134,7 +134,7 @@ def test_generate_writes_instance_truth_and_campaign(tmp_path):
                "--truth", str(truth), "--measurements", str(csv), "--sets", "20")
     assert proc.returncode == 0, proc.stderr
     from placement import Instance
-    from placement.measurements import read_measurements
+    from placement.formats.measurements import read_measurements
 
     loaded = Instance.load(inst)
     assert len(loaded.replica_ids()) == 12 and len(loaded.machine_ids()) == 5

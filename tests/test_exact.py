@@ -117,7 +117,7 @@ def test_setwise_entry_is_what_counts() -> None:
         for t in names
     ]
     data["objective"] = {"minimize": "mean_degradation", "slo": "hard"}
-    from placement.schema import Instance
+    from placement.formats.instance import Instance
 
     problem = compile_problem(Instance.model_validate(data))
     for name, kwargs in EXACT:
@@ -174,7 +174,7 @@ def test_infeasible_has_diagnosis(name: str, kwargs: dict) -> None:
     for model in data["models"]:
         model["requests"] = {"cpu": 2, "mem": 1}
         model["slo_ms"] = 1e6
-    from placement.schema import Instance
+    from placement.formats.instance import Instance
 
     problem = compile_problem(Instance.model_validate(data))
     result = registry.run(name, problem, time_limit=10, **kwargs)
@@ -192,7 +192,7 @@ def test_interference_makes_it_infeasible() -> None:
         model["slo_ms"] = max(model["latency_ms"].values()) * 1.05
     for entry in data["interference"]["pairwise"]:
         entry["slowdown"] = 1.5
-    from placement.schema import Instance
+    from placement.formats.instance import Instance
 
     problem = compile_problem(Instance.model_validate(data))
     for name, kwargs in EXACT:
@@ -316,7 +316,7 @@ def test_predictor_gives_no_structure_and_valid_bounds() -> None:
     data["interference"]["missing"] = "predict"
     data["interference"]["pairwise"] = []
     data["interference"]["setwise"] = []
-    from placement.schema import Instance
+    from placement.formats.instance import Instance
 
     problem = compile_problem(Instance.model_validate(data), predictor=_NonMonotone())
     assert problem.structure is None
@@ -341,7 +341,7 @@ def test_lying_structure_claims_no_bound() -> None:
     data["machine_types"][0]["capacity"] = {"cpu": 100, "mem": 100}
     for model in data["models"]:
         model["slo_ms"] = 1e6
-    from placement.schema import Instance
+    from placement.formats.instance import Instance
 
     honest = compile_problem(Instance.model_validate(data))
     M = honest.n_models
@@ -389,8 +389,8 @@ def test_truncated_pricing_still_bounds_the_minimum(compose: str) -> None:
     """Partial pricing: a search cut short after any number of nodes returns a value at most
     the exhaustive search's exact minimum reduced cost (the frontier's bound covers what it did
     not see), so the Lagrangian bound of every round is proved."""
-    from solvers.colgen import PricingStats, TypePricer
-    from solvers.configurations import Configurations
+    from solvers.exact.colgen import PricingStats, TypePricer
+    from solvers.exact.configurations import Configurations
 
     rng = np.random.default_rng(7)
     checked = 0

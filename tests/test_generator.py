@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from placement.errors import InputError
 from placement.evaluate import verify
-from placement.generator import generate, measure_campaign, pack, paper_workload
+from placement.formats.errors import InputError
+from placement.formats.instance import Instance
 from placement.interference import compose
-from placement.schema import Instance
-from placement.truth import GroundTruth
-from placement.zoo import CPU_TYPES, MACHINE_TYPES, ZOO, solo_latency_ms
+from placement.synthetic.generator import generate, measure_campaign, pack, paper_workload
+from placement.synthetic.truth import GroundTruth
+from placement.synthetic.zoo import CPU_TYPES, MACHINE_TYPES, ZOO, solo_latency_ms
 
 INSTANCES = Path(__file__).resolve().parent.parent / "instances"
 

@@ -11,14 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from placement.compile import compile_problem
-from placement.generator import generate
-from placement.schema import Instance
+from placement.formats.instance import Instance
+from placement.synthetic.generator import generate
 from solvers import registry
-from solvers.engine import most_constrained_order
-from solvers.greedy import greedy_placement
+from solvers.heuristics.engine import most_constrained_order
+from solvers.heuristics.greedy import greedy_placement
+from solvers.heuristics.repair import Repair
 from solvers.metrics import evaluate_assignment, sort_key, violations
 from solvers.problem import Problem
-from solvers.repair import Repair
 from solvers.result import Result, Status
 from tests.strategies import random_instance, tiny_instances
 

@@ -18,12 +18,20 @@ import pytest
 from sklearn.base import clone
 from typer.testing import CliRunner
 
-from placement.cli_predictor import _standalone
-from placement.errors import InputError
-from placement.features import PAIR_FEATURES, FeatureBuilder, PairTable, queries_of, query_strings
+from placement.cli.predictor import _standalone
+from placement.formats.errors import InputError
+from placement.formats.instance import Instance
+from placement.formats.measurements import Measurement, measurements_csv
 from placement.interference import Interference
-from placement.measurements import Measurement, measurements_csv
-from placement.predictor import (
+from placement.learn.evaluation import mape
+from placement.learn.features import (
+    PAIR_FEATURES,
+    FeatureBuilder,
+    PairTable,
+    queries_of,
+    query_strings,
+)
+from placement.learn.predictor import (
     KINDS,
     AdditiveSlowdown,
     GBTSlowdown,
@@ -32,8 +40,6 @@ from placement.predictor import (
     PairGBTSlowdown,
     SlowdownPredictor,
 )
-from placement.predictor_eval import mape
-from placement.schema import Instance
 
 FAST = {"gbt": {"max_iter": 150}, "mlp": {"cv": 2, "max_iter": 400},
         "gbt-pairs": {"max_iter": 150}}
@@ -237,8 +243,8 @@ def test_tampered_file_is_refused_without_running_code(tmp_path, fitted):
     good = fitted.dumps()
     src = zipfile.ZipFile(__import__("io").BytesIO(good))
     schema = src.read("schema.json").decode()
-    assert "placement.predictor" in schema
-    evil = schema.replace('"__module__": "placement.predictor"', '"__module__": "os"', 1)
+    assert "placement.learn.predictor" in schema
+    evil = schema.replace('"__module__": "placement.learn.predictor"', '"__module__": "os"', 1)
     evil = evil.replace('"__class__": "GBTSlowdown"', '"__class__": "system"', 1)
     path = tmp_path / "evil.skops"
     with zipfile.ZipFile(path, "w") as dst:

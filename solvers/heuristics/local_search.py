@@ -4,7 +4,7 @@ Neighbourhoods: *move* one replica to another machine; *swap* two replicas of di
 on different machines. A candidate is compared with the incumbent lexicographically, with
 :func:`solvers.metrics.sort_key` semantics (SLO violations, objective, mean degradation), but
 computed incrementally: only the two touched machines are re-evaluated, exactly, with THE
-slowdown function (:func:`solvers.engine.machine_figures`); the totals are re-summed from the
+slowdown function (:func:`solvers.heuristics.engine.machine_figures`); the totals are re-summed from the
 per-machine figures after each accepted step so no drift accumulates. The returned objective is
 recomputed by the evaluator, and the result is never worse than greedy's (checked on the
 evaluator's figures).
@@ -12,8 +12,8 @@ evaluator's figures).
 Hard SLOs: moves that add a violation never improve the key, so a feasible start stays
 feasible. When greedy (file order, the paper's rule, left as it is) cannot place everything,
 local search builds another start (:func:`_construct`): the same engine and score with the
-replicas most constrained first (:func:`~solvers.engine.most_constrained_order`); else an
-ejection-chain repair (:mod:`solvers.repair`) of the partial placements, which seats the
+replicas most constrained first (:func:`~solvers.heuristics.engine.most_constrained_order`); else an
+ejection-chain repair (:mod:`solvers.heuristics.repair`) of the partial placements, which seats the
 stranded replicas by moving residents aside (minimizing unplaced replicas, then violations,
 then the objective) and breaks no hard SLO; else, as before, the first complete placement
 among SLO-blind greedy (hard SLOs only), least-loaded and first-fit decreasing, from which the
@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from solvers.baselines import FirstFit, LeastLoaded, size_order
-from solvers.engine import (
+from solvers.heuristics.baselines import FirstFit, LeastLoaded, size_order
+from solvers.heuristics.engine import (
     MachineFigures,
     MachineState,
     PairwiseLoad,
@@ -44,11 +44,11 @@ from solvers.engine import (
     unsolved_result,
     weight_total,
 )
-from solvers.greedy import greedy_placement
+from solvers.heuristics.greedy import greedy_placement
+from solvers.heuristics.repair import Repair
 from solvers.metrics import evaluate_assignment, sort_key, violations
 from solvers.problem import TOLERANCE, Problem
 from solvers.registry import register
-from solvers.repair import Repair
 from solvers.result import Result, Status
 
 #: Relative slack under which two keys count as equal (an improvement must beat it).
@@ -319,7 +319,7 @@ def _construct(
     """A complete start when file-order greedy (``first``, run with ``keep_going``) is not one.
 
     1. greedy's score in the most-constrained-first order (same engine, another order);
-    2. ejection-chain repair (:mod:`solvers.repair`) of the partial greedy placements (file
+    2. ejection-chain repair (:mod:`solvers.heuristics.repair`) of the partial greedy placements (file
        order and most constrained first), the one with fewer unplaced replicas first;
     3. :func:`_fallback_start`.
 

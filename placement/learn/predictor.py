@@ -7,7 +7,7 @@ types and co-location degrees. Estimators follow the scikit-learn contract (para
 pipelines work. They are chosen by ``kind``:
 
 - ``additive``: baseline, the measured pairs composed additively; needs names, not features
-  (its ``X`` is :func:`placement.features.query_strings`);
+  (its ``X`` is :func:`placement.learn.features.query_strings`);
 - ``linear``: baseline, gpulet-style linear model on the target's and co-runners' summed
   utilization features (Choi et al., ATC 2022);
 - ``gbt``: gradient-boosted trees on log(slowdown), quantile-loss trees for intervals;
@@ -46,8 +46,11 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from placement.errors import InputError
-from placement.features import (
+from placement.formats.errors import InputError
+from placement.formats.files import write_bytes_atomic
+from placement.formats.instance import Instance
+from placement.formats.measurements import Measurement
+from placement.learn.features import (
     PAIR_FEATURES,
     FeatureBuilder,
     PairTable,
@@ -57,15 +60,12 @@ from placement.features import (
     queries_of,
     query_strings,
 )
-from placement.files import write_bytes_atomic
-from placement.measurements import Measurement
-from placement.schema import Instance
 
 KINDS = ("additive", "linear", "gbt", "mlp", "gbt-pairs")
 DEFAULT_KIND = "gbt-pairs"
 _PAIR_COL = {name: i for i, name in enumerate(PAIR_FEATURES)}
 DEFAULT_QUANTILES = (0.9,)
-FORMAT = "placement.predictor"
+FORMAT = "placement.learn.predictor"
 FORMAT_VERSION = 1
 
 
@@ -344,7 +344,7 @@ class GBTSlowdown(RegressorMixin, BaseEstimator):
 class PairGBTSlowdown(RegressorMixin, BaseEstimator):
     """``gbt-pairs``: a learned correction over the composition of the measured pairs.
 
-    ``X`` is the feature row followed by the :data:`placement.features.PAIR_FEATURES` of the
+    ``X`` is the feature row followed by the :data:`placement.learn.features.PAIR_FEATURES` of the
     query (the last ``n_pair_features`` columns; ``pair.covered`` last). For a *covered* query
     (every pair of the target with one of its co-runners measured) the prediction is
 
@@ -544,11 +544,11 @@ def _default_estimator(kind: str, builder: FeatureBuilder | None, seed: int) -> 
 # loading. Anything else (os.system, builtins.eval, any class not named here) makes the load
 # fail before a single object is built. Never ``trusted=True``.
 TRUSTED_TYPES: tuple[str, ...] = (
-    "placement.predictor.AdditiveSlowdown",
-    "placement.predictor.LinearSlowdown",
-    "placement.predictor.GBTSlowdown",
-    "placement.predictor.MLPSlowdown",
-    "placement.predictor.PairGBTSlowdown",
+    "placement.learn.predictor.AdditiveSlowdown",
+    "placement.learn.predictor.LinearSlowdown",
+    "placement.learn.predictor.GBTSlowdown",
+    "placement.learn.predictor.MLPSlowdown",
+    "placement.learn.predictor.PairGBTSlowdown",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
 )

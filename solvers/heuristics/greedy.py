@@ -18,8 +18,8 @@ SLOs nothing is filtered for SLOs, but the number of new SLO violations comes fi
 Every key ends with the current utilization ("ties to the least loaded").
 
 The pre-score that picks the shortlist is the same key computed from the additive pairwise
-table (:class:`~solvers.engine.PairwiseLoad`), with the new replica's own predicted SLO miss
-first; the decision is always on the exact slowdown function (see :mod:`solvers.engine`).
+table (:class:`~solvers.heuristics.engine.PairwiseLoad`), with the new replica's own predicted SLO miss
+first; the decision is always on the exact slowdown function (see :mod:`solvers.heuristics.engine`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from solvers.engine import (
+from solvers.heuristics.engine import (
     DEFAULT_SHORTLIST,
     MachineFigures,
     MachineState,
@@ -148,7 +148,7 @@ def greedy_placement(
 ) -> Placement:
     """One greedy cycle. Hard SLOs filter when ``problem.slo_mode`` is hard; ``respect_slo=False``
     gives the SLO-blind variant (SLOs scored as if soft) that local search repairs from.
-    ``order`` and ``keep_going`` pass to :func:`~solvers.engine.place` (the ``greedy`` solver
+    ``order`` and ``keep_going`` pass to :func:`~solvers.heuristics.engine.place` (the ``greedy`` solver
     itself uses neither: file order, stop at the first replica it cannot place)."""
     hard = respect_slo and problem.slo_mode == "hard"
     score = LeastAddedDegradation(problem, count_violations=True)

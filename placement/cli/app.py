@@ -16,7 +16,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from placement.errors import BAD_INPUT, NO_SOLUTION, SOLVED, InputError, UsageError
+from placement.formats.errors import BAD_INPUT, NO_SOLUTION, SOLVED, InputError, UsageError
 
 app = typer.Typer(
     help="Interference-aware placement of ML inference models on heterogeneous machines.",
@@ -35,7 +35,7 @@ def fail(message: str) -> typer.Exit:
 
 
 def load_instance(path: Path):
-    from placement.schema import Instance
+    from placement.formats.instance import Instance
 
     return Instance.load(path)
 
@@ -43,7 +43,7 @@ def load_instance(path: Path):
 def load_truth(path: Path | None):
     if path is None:
         return None
-    from placement.truth import GroundTruth
+    from placement.synthetic.truth import GroundTruth
 
     return GroundTruth.load(path)
 
@@ -53,7 +53,7 @@ def load_predictor(path: Path | None, instance=None):
     for models it was not trained on."""
     if path is None:
         return None
-    from placement.predictor import load_predictor as load
+    from placement.learn.predictor import load_predictor as load
 
     return load(path, catalog=instance)
 
@@ -63,7 +63,7 @@ def fmt(value: float | None, digits: int = 4) -> str:
 
 
 def print_solution(sol, truth_summary=None) -> None:
-    from placement.solution import Summary
+    from placement.formats.solution import Summary
 
     table = Table(title=f"{sol.instance}: {sol.solver}", show_header=True)
     table.add_column("figure")
@@ -104,7 +104,7 @@ def solve(
 ) -> None:
     """Place every replica of INSTANCE and write the solution JSON."""
     from placement.api import solve as run_solve
-    from placement.files import write_json_atomic
+    from placement.formats.files import write_json_atomic
     from solvers import registry
     from solvers.result import Status
 
@@ -139,7 +139,7 @@ def evaluate(
     """Recompute every figure of SOLUTION's assignment; with --truth, true beside predicted."""
     from placement.evaluate import AssignmentError
     from placement.evaluate import evaluate as run_evaluate
-    from placement.solution import AssignmentFile
+    from placement.formats.solution import AssignmentFile
 
     inst = load_instance(instance)
     sol_in = AssignmentFile.load(solution)
@@ -247,8 +247,8 @@ def generate(
     sets: Annotated[int, typer.Option(min=0, help="measured sets of 3..4 models in it")] = 200,
 ) -> None:
     """Draw a random instance (and its hidden ground truth) from the model zoo."""
-    from placement.files import write_json_atomic
-    from placement.generator import generate as run_generate
+    from placement.formats.files import write_json_atomic
+    from placement.synthetic.generator import generate as run_generate
 
     if interference not in ("low", "medium", "high"):
         raise fail(f"--interference: expected low, medium or high, got {interference!r}")
@@ -271,9 +271,9 @@ def generate(
         hidden.save(truth)
         out.print(f"wrote {truth}", highlight=False)
     if measurements is not None:
-        from placement.files import write_text_atomic
-        from placement.generator import measure_campaign
-        from placement.measurements import measurements_csv
+        from placement.formats.files import write_text_atomic
+        from placement.formats.measurements import measurements_csv
+        from placement.synthetic.generator import measure_campaign
 
         rows = measure_campaign(inst, hidden, n_sets=sets, seed=seed)
         write_text_atomic(measurements, measurements_csv(rows))
@@ -282,7 +282,7 @@ def generate(
 
 @app.command()
 def bench(
-    suite: Annotated[str, typer.Option(help="suite name in benchmarks/suites/, or a .toml path")]
+    suite: Annotated[str, typer.Option(help="suite name in placement/bench/suites/, or a .toml path")]
     = "quick",
     output: Annotated[Path | None, typer.Option("-o", "--output",
                                                 help="folder (default bench-out/SUITE)")] = None,
@@ -290,8 +290,8 @@ def bench(
     time_limit: Annotated[float | None, typer.Option(min=0.001, help="seconds per solve")] = None,
 ) -> None:
     """Run a benchmark suite (resumable) and write results.csv, report.md/.html and plots."""
-    from placement.bench import run_suite
-    from placement.bench_suite import load_suite
+    from placement.bench.runner import run_suite
+    from placement.bench.suite import load_suite
 
     spec = load_suite(suite)  # InputError (file and key named) -> exit 2 in main()
     folder = output or Path("bench-out") / spec.name
@@ -318,8 +318,8 @@ def list_solvers() -> None:
 @app.command()
 def schema(which: Annotated[str, typer.Argument(help="instance or solution")]) -> None:
     """Print the JSON Schema of the instance or solution file."""
-    from placement.schema import Instance
-    from placement.solution import Solution
+    from placement.formats.instance import Instance
+    from placement.formats.solution import Solution
 
     models = {"instance": Instance, "solution": Solution}
     if which not in models:
@@ -330,8 +330,8 @@ def schema(which: Annotated[str, typer.Argument(help="instance or solution")]) -
 def _mount_optional() -> None:
     """Faces built in their own modules join here (predictor, bench)."""
     try:
-        from placement.cli_predictor import app as predictor_app
-        from placement.cli_predictor import predict_command
+        from placement.cli.predictor import app as predictor_app
+        from placement.cli.predictor import predict_command
     except ImportError:
         return
     app.add_typer(predictor_app, name="predictor", help="Fit and score slowdown predictors.")

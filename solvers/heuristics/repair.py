@@ -19,8 +19,8 @@ and undone after it is scored (no copies), and only machines the chain has not y
 may eject, so a chain never undoes itself.
 
 Feasibility: capacity, the per-machine limit, anti-affinity and allowed types are filtered
-(:meth:`~solvers.engine.MachineState.feasible`); under hard SLOs every machine a chain changes
-is checked exactly (THE slowdown function, :func:`~solvers.engine.machine_figures`) after
+(:meth:`~solvers.heuristics.engine.MachineState.feasible`); under hard SLOs every machine a chain changes
+is checked exactly (THE slowdown function, :func:`~solvers.heuristics.engine.machine_figures`) after
 the change, so a repaired placement breaks no SLO. With soft SLOs violations are only scored.
 
 Cost: candidates are filtered vectorized over all placed replicas and ranked by an additive
@@ -35,7 +35,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from solvers.engine import MachineFigures, MachineState, degradation_value, weight_total
+from solvers.heuristics.engine import MachineFigures, MachineState, degradation_value, weight_total
 from solvers.problem import TOLERANCE, Problem
 
 Key = tuple[float, float, float]

@@ -33,8 +33,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from placement.bench_suite import Case, Suite, load_suite, run_key
-from placement.files import write_text_atomic
+from placement.bench.suite import Case, Suite, load_suite, run_key
+from placement.formats.files import write_text_atomic
 
 RESULTS = "results.csv"
 REPLICAS = "replicas.jsonl"
@@ -68,7 +68,7 @@ def row_key(row: Row) -> tuple[str, str, str, str]:
 # --------------------------------------------------------------------------- building instances
 def build_instance(case: Case) -> tuple[Any, Any]:
     """(Instance, GroundTruth) of a case, drawn deterministically from its parameters and seed."""
-    from placement import generator
+    from placement.synthetic import generator
 
     p = case.params
     if case.kind == "paper":
@@ -283,7 +283,7 @@ def run_suite(
     write_text_atomic(replicas_path, "".join(
         _replica_line(row_key(r), replicas.get(row_key(r), [])) + "\n" for r in ordered()))
     if report:
-        from placement.bench_report import write_report
+        from placement.bench.report import write_report
 
         write_report(suite, out, rows, replicas, ignored=len(foreign))
     return Outcome(out, rows, total, skipped, wall)

@@ -52,10 +52,10 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from placement.errors import CrossCheckError, InputError
-from placement.files import write_json_atomic
-from placement.schema import load_json_model, validate_model
-from placement.zoo import (
+from placement.formats.errors import CrossCheckError, InputError
+from placement.formats.files import write_json_atomic
+from placement.formats.instance import load_json_model, validate_model
+from placement.synthetic.zoo import (
     CPU,
     MACHINE_TYPES,
     REF_GPU_BW,

@@ -1,7 +1,7 @@
 """Generated instances with a hidden ground truth (SPEC section 7).
 
-``generate`` draws machine types and models from :mod:`placement.zoo`, a hidden contention
-model (:mod:`placement.truth`), and writes an instance holding only what a user would have
+``generate`` draws machine types and models from :mod:`placement.synthetic.zoo`, a hidden contention
+model (:mod:`placement.synthetic.truth`), and writes an instance holding only what a user would have
 measured: solo latencies, every needed pair's slowdown and a few co-location sets, each with
 lognormal measurement noise. ``measure_campaign`` plays the profiler for predictor work, and
 ``paper_workload`` builds the seed paper's two-machine setting (Mendoza et al., EuroMLSys
@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from placement.errors import InputError
+from placement.formats.errors import InputError
+from placement.formats.instance import Instance
+from placement.formats.measurements import Measurement
 from placement.interference import Interference
-from placement.measurements import Measurement
-from placement.schema import Instance
-from placement.truth import LEVELS, GroundTruth, truth_from_zoo
-from placement.zoo import (
+from placement.synthetic.truth import LEVELS, GroundTruth, truth_from_zoo
+from placement.synthetic.zoo import (
     CPU,
     CPU_TYPES,
     GPU,
@@ -627,7 +627,7 @@ def measure_campaign(
     with ``pairs="all"``, every ordered pair on every type that hosts both (``"none"``: no
     pairs); ``n_sets`` random sets of 3..``max_degree`` models that fit on one machine, one
     row per member. Every value is the true slowdown x lognormal noise of sigma ``noise``.
-    Write them with :func:`placement.measurements.measurements_csv`.
+    Write them with :func:`placement.formats.measurements.measurements_csv`.
     """
     if pairs not in ("all", "none"):
         raise _bad("pairs", f'expected "all" or "none" (got {pairs!r})')

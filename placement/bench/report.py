@@ -23,9 +23,9 @@ from pathlib import Path
 from statistics import mean, median
 from typing import Any
 
-from placement import bench_plots
-from placement.bench_suite import StudySpec, Suite, run_key
-from placement.files import write_text_atomic
+from placement.bench import plots as bench_plots
+from placement.bench.suite import SUITES_DIR, StudySpec, Suite, run_key
+from placement.formats.files import write_text_atomic
 
 Row = dict[str, Any]
 is_solved = bench_plots.is_solved
@@ -308,11 +308,8 @@ def _span(seeds: Sequence[int]) -> str:
 
 def render(suite: Suite, out: Path, rows: list[Row], replicas: dict, ignored: int = 0) -> str:
     env = environment()
-    try:
-        shown = suite.path.resolve().relative_to(Path.cwd().resolve())
-    except ValueError:
-        shown = suite.path
-    name = suite.name if shown == Path("benchmarks/suites") / f"{suite.name}.toml" else shown
+    shipped = suite.path.resolve() == (SUITES_DIR / f"{suite.name}.toml").resolve()
+    name = suite.name if shipped else suite.path
     try:
         target = out.resolve().relative_to(Path.cwd().resolve())
     except ValueError:

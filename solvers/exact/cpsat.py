@@ -1,4 +1,4 @@
-"""``cpsat``: the configuration master (see :mod:`solvers.configurations`) with OR-Tools CP-SAT.
+"""``cpsat``: the configuration master (see :mod:`solvers.exact.configurations`) with OR-Tools CP-SAT.
 
 CP-SAT wants integer coefficients. Costs are scaled and rounded *down*, so the scaled optimum's
 bound divided by the scale is still a proved lower bound on the true goal; the scale is as large
@@ -21,7 +21,7 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from solvers import registry
-from solvers.configurations import (
+from solvers.exact.configurations import (
     Configurations,
     MasterBackend,
     StageOutcome,

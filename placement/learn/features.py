@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from placement.errors import InputError
-from placement.files import read_json
-from placement.measurements import Measurement
-from placement.schema import Instance, validate_model
+from placement.formats.errors import InputError
+from placement.formats.files import read_json
+from placement.formats.instance import Instance, validate_model
+from placement.formats.measurements import Measurement
 
 Query = tuple[str, frozenset[str], str]
 """``(target, co_runners, machine_type)``, the question every predictor answers."""

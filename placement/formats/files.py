@@ -21,7 +21,7 @@ def _open_mode() -> int:
 
 def read_text(path: str | Path) -> str:
     """A file's text; a missing or unreadable file is an InputError naming it."""
-    from placement.errors import InputError
+    from placement.formats.errors import InputError
 
     try:
         return Path(path).read_text(encoding="utf-8")
@@ -33,7 +33,7 @@ def read_text(path: str | Path) -> str:
 
 def read_json(path: str | Path) -> Any:
     """A file parsed as JSON; unreadable or malformed files are InputErrors naming the line."""
-    from placement.errors import InputError
+    from placement.formats.errors import InputError
 
     try:
         return json.loads(read_text(path))

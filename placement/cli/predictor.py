@@ -8,7 +8,7 @@ placement predict INSTANCE --predictor PREDICTOR -o INSTANCE_OUT [--max-degree D
 ```
 
 The main CLI mounts :data:`app` as ``predictor`` and :func:`predict_command` as ``predict``;
-``python -m placement.cli_predictor`` runs the same commands standalone. Bad input prints
+``python -m placement.cli.predictor`` runs the same commands standalone. Bad input prints
 ``file: json.path: what was expected`` on stderr and exits 2; nothing is written then.
 """
 
@@ -22,7 +22,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from placement.errors import BAD_INPUT, InputError
+from placement.formats.errors import BAD_INPUT, InputError
 
 app = typer.Typer(
     help="Fit and score learned slowdown predictors.",
@@ -42,7 +42,7 @@ def _fail(exc: InputError) -> typer.Exit:
 
 
 def _check_kind(kind: str) -> str:
-    from placement.predictor import KINDS
+    from placement.learn.predictor import KINDS
 
     if kind not in KINDS:
         raise typer.BadParameter(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
@@ -69,9 +69,9 @@ def fit_command(
 ) -> None:
     """Fit a predictor on MEASUREMENTS and write it to -o (a skops file; loads without
     running code)."""
-    from placement.features import load_catalog
-    from placement.measurements import read_measurements
-    from placement.predictor import SlowdownPredictor
+    from placement.formats.measurements import read_measurements
+    from placement.learn.features import load_catalog
+    from placement.learn.predictor import SlowdownPredictor
 
     try:
         _check_output(output, measurements, catalog)
@@ -111,10 +111,10 @@ def score_command(
 ) -> None:
     """Error of PREDICTOR on MEASUREMENTS (degree >= 2) overall, per machine type and per
     degree, beside the additive composition of the measured pairs."""
-    from placement.features import check_measurements, load_catalog
-    from placement.measurements import read_measurements
-    from placement.predictor import SlowdownPredictor
-    from placement.predictor_eval import score_predictor
+    from placement.formats.measurements import read_measurements
+    from placement.learn.evaluation import score_predictor
+    from placement.learn.features import check_measurements, load_catalog
+    from placement.learn.predictor import SlowdownPredictor
 
     try:
         pred = SlowdownPredictor.load(predictor)
@@ -209,9 +209,9 @@ def predict_command(
 ) -> None:
     """Fill INSTANCE's missing pairwise slowdowns (and, with --max-degree, set-wise ones) from
     a learned predictor, and write the completed instance to -o."""
-    from placement.files import write_json_atomic
-    from placement.predictor import SlowdownPredictor
-    from placement.schema import Instance, validate_model
+    from placement.formats.files import write_json_atomic
+    from placement.formats.instance import Instance, validate_model
+    from placement.learn.predictor import SlowdownPredictor
 
     try:
         _check_output(output, instance)

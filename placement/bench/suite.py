@@ -1,4 +1,4 @@
-"""Benchmark suites: what to run, declared in a TOML file under ``benchmarks/suites/``.
+"""Benchmark suites: what to run, declared in a TOML file under ``placement/bench/suites/``.
 
 A suite is a list of *studies*. A study is either a ``grid`` (generated instances: sizes as
 replicas x machines, loads, interference levels, seeds, one objective) or ``paper`` (the seed
@@ -9,7 +9,7 @@ TOML because users write suites by hand (comments, no trailing-comma traps) and 
 in the standard library. Validation is pydantic with unknown keys refused, so a typo such as
 ``load = [..]`` for ``loads`` fails with the file and key named instead of being ignored.
 
-Example (see ``benchmarks/suites/quick.toml``)::
+Example (see ``placement/bench/suites/quick.toml``)::
 
     name = "quick"
     time_limit = 2.0
@@ -34,11 +34,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from placement.errors import InputError
-from placement.schema import pydantic_problems
+from placement.formats.errors import InputError
+from placement.formats.instance import pydantic_problems
 
 #: Where bare suite names are looked up: ``placement bench --suite paper``.
-SUITES_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "suites"
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
 
 Level = Literal["low", "medium", "high"]
 ObjectiveName = Literal["mean_degradation", "added_latency", "max_degradation", "machines", "cost"]
@@ -72,7 +72,7 @@ class StudySpec(_Strict):
     loads: list[Annotated[float, Field(gt=0, le=1.5)]] = Field(default_factory=list)
     interference: list[Level] = Field(default_factory=list)
     types: Annotated[int, Field(ge=1)] = 3
-    # paper: cluster names as in placement.generator.PAPER_CLUSTERS, or types joined by "+"
+    # paper: cluster names as in placement.synthetic.generator.PAPER_CLUSTERS, or types joined by "+"
     clusters: list[str] = Field(default_factory=list)
     models_per_workload: list[Annotated[int, Field(ge=1)]] = [6]
     # published figures to print beside ours: cluster -> one number per solver, in order
@@ -182,7 +182,7 @@ def _instances(study: StudySpec) -> list[tuple[str, dict[str, Any]]]:
 
 
 def resolve(name_or_path: str) -> Path:
-    """A bare name (``paper``) is ``benchmarks/suites/paper.toml``; anything else is a path."""
+    """A bare name (``paper``) is ``placement/bench/suites/paper.toml``; anything else is a path."""
     path = Path(name_or_path)
     if path.suffix == "" and path.parent == Path("."):
         candidate = SUITES_DIR / f"{name_or_path}.toml"

@@ -55,7 +55,7 @@ class Solution(BaseModel):
 
     @classmethod
     def load(cls, path: str | Path) -> Solution:
-        from placement.schema import load_json_model
+        from placement.formats.instance import load_json_model
 
         return load_json_model(cls, path)
 
@@ -73,6 +73,6 @@ class AssignmentFile(BaseModel):
 
     @classmethod
     def load(cls, path: str | Path) -> AssignmentFile:
-        from placement.schema import load_json_model
+        from placement.formats.instance import load_json_model
 
         return load_json_model(cls, path)

@@ -14,7 +14,7 @@ Both ``cpsat`` and ``milp`` solve the same set-partitioning master over these co
     sum_{c: t(c)=t} x[c] <= machines[t]     identical machines are never told apart
 
 Small instances enumerate every configuration (the master is then exact). Large ones use column
-generation (:mod:`solvers.colgen`) with exact pricing: its Lagrangian bound is proved, and the
+generation (:mod:`solvers.exact.colgen`) with exact pricing: its Lagrangian bound is proved, and the
 integer master over the generated columns is optimal when it meets that bound.
 """
 
@@ -496,7 +496,7 @@ def solve_exact(
         warm = warm_start(problem, warm_budget, seed, threads)
     if configs is None:
         configs = Configurations()
-        from solvers.colgen import add_assignment_columns
+        from solvers.exact.colgen import add_assignment_columns
 
         # heuristics' machine contents as columns: the integer master is then feasible
         # whenever one of them is
@@ -616,7 +616,7 @@ def _column_generation_stage(
     exact pricing (a proved Lagrangian bound), then the integer master over the generated
     columns (price-and-branch), diving on the LP if that finds nothing. ``proved`` only when
     the solution meets the proved bound."""
-    from solvers.colgen import ColumnGenerator, _meets, safe_bound
+    from solvers.exact.colgen import ColumnGenerator, _meets, safe_bound
 
     start = time.perf_counter()
     deadline = start + time_limit

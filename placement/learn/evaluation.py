@@ -1,6 +1,6 @@
 """How well does a slowdown predictor generalize? Splits, metrics and the score table.
 
-Degree, as in :attr:`placement.measurements.Measurement.degree`, counts the target:
+Degree, as in :attr:`placement.formats.measurements.Measurement.degree`, counts the target:
 ``degree = 1 + len(co_runners)`` (2 = a pair, 4 = the target and three co-runners).
 
 Splits (each a list of folds; each fold holds row indices for training and testing):
@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from placement.features import PairTable, Query, queries_of, query_strings
-from placement.measurements import Measurement
-from placement.predictor import AdditiveSlowdown, SlowdownPredictor
-from placement.schema import Instance
+from placement.formats.instance import Instance
+from placement.formats.measurements import Measurement
+from placement.learn.features import PairTable, Query, queries_of, query_strings
+from placement.learn.predictor import AdditiveSlowdown, SlowdownPredictor
 
 SPLITS = ("random-sets", "random-sets+pairs", "degree", "machine-type", "model")
 

@@ -1,7 +1,7 @@
 """The model zoo and the machine-type catalog the generator draws from.
 
 Everything here is *public* knowledge a user would have measured alone (solo profiles,
-hardware sheets); the hidden contention model is in :mod:`placement.truth`.
+hardware sheets); the hidden contention model is in :mod:`placement.synthetic.truth`.
 
 Resource convention (one vocabulary for mixed CPU/GPU clusters)
 ---------------------------------------------------------------

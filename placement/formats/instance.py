@@ -2,7 +2,7 @@
 
 Unknown fields are refused (``extra="forbid"``): a typo such as ``"slo"`` for ``"slo_ms"``
 would otherwise silently fall back to a default. Loading goes through :meth:`Instance.load`,
-which turns every problem into an :class:`~placement.errors.InputError` naming the file and the
+which turns every problem into an :class:`~placement.formats.errors.InputError` naming the file and the
 JSON path.
 """
 
@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from placement.errors import CrossCheckError, InputError, json_path
+from placement.formats.errors import CrossCheckError, InputError, json_path
 
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -262,7 +262,7 @@ class Instance(_Strict):
 
 def load_json_model(cls: type[BaseModel], path: str | Path) -> Any:
     """Read ``path`` as JSON and validate it as ``cls``, mapping every failure to InputError."""
-    from placement.files import read_json
+    from placement.formats.files import read_json
 
     source = str(path)
     data = read_json(path)

@@ -1,4 +1,4 @@
-"""``milp``: the configuration master (see :mod:`solvers.configurations`) as a MILP.
+"""``milp``: the configuration master (see :mod:`solvers.exact.configurations`) as a MILP.
 
 Backends: HiGHS (default, in-process, the model built directly with highspy from arrays) or CBC
 (``backend="cbc"``, through PuLP and its bundled binary). A proved optimum is told from a
@@ -21,7 +21,7 @@ import numpy as np
 import pulp
 
 from solvers import registry
-from solvers.configurations import (
+from solvers.exact.configurations import (
     Configurations,
     MasterBackend,
     StageOutcome,
@@ -30,7 +30,7 @@ from solvers.configurations import (
     solve_exact,
     stage_coefficients,
 )
-from solvers.highs import new_highs
+from solvers.exact.highs import new_highs
 from solvers.problem import Problem
 from solvers.result import OPTIMALITY_GAP, Result
 

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from solvers.engine import MachineState, Score, heuristic_result, place
+from solvers.heuristics.engine import MachineState, Score, heuristic_result, place
 from solvers.problem import Problem
 from solvers.registry import register
 from solvers.result import Result

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from solvers.configurations import (
+from solvers.exact.configurations import (
     Configurations,
     candidates,
     fixed_slack,
@@ -48,7 +48,7 @@ from solvers.configurations import (
     prefetch_configurations,
     stage_coefficients,
 )
-from solvers.highs import new_highs
+from solvers.exact.highs import new_highs
 from solvers.problem import TOLERANCE, Problem
 
 INTEGER_GOALS = ("violations", "machines")
@@ -170,7 +170,7 @@ class TypePricer:
 
         def exact_f(ms_global: tuple[int, ...]) -> float | None:
             nonlocal weights_list
-            from solvers.configurations import _weights_of, configuration_costs
+            from solvers.exact.configurations import _weights_of, configuration_costs
 
             if weights_list is None:
                 weights_list = _weights_of(problem)

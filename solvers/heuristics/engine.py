@@ -322,7 +322,7 @@ def place(
     ``hard_slo``: drop a machine when, after adding, some replica there (the new one included)
     would miss its SLO. ``deadline``: a ``time.perf_counter()`` instant. ``keep_going``: leave
     a replica that no machine can take unplaced and go on with the next (a partial placement
-    for :mod:`solvers.repair`; the result is still not ``complete``).
+    for :mod:`solvers.heuristics.repair`; the result is still not ``complete``).
     """
     state = MachineState(problem, track_figures=hard_slo or score.exact)
     replicas = range(problem.n_replicas) if order is None else [int(r) for r in order]

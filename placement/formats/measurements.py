@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from placement.errors import InputError
-from placement.files import read_text
+from placement.formats.errors import InputError
+from placement.formats.files import read_text
 
 COLUMNS = ("machine_type", "target", "co_runners", "slowdown")
 

@@ -1,0 +1,1 @@
+"""Benchmark suites: TOML suites, the runner (process pool), reports and plots."""

@@ -1,0 +1,1 @@
+"""The learned slowdown predictor: features, estimators, persistence and evaluation."""

@@ -1,0 +1,1 @@
+"""Heuristics: one filter + score engine, its scores (baselines, greedy), local search, repair."""
