@@ -327,18 +327,18 @@ def schema(which: Annotated[str, typer.Argument(help="instance or solution")]) -
     print(json.dumps(models[which].model_json_schema(by_alias=True), indent=2))
 
 
-def _mount_optional() -> None:
-    """Faces built in their own modules join here (predictor, bench)."""
-    try:
-        from placement.cli.predictor import app as predictor_app
-        from placement.cli.predictor import predict_command
-    except ImportError:
-        return
-    app.add_typer(predictor_app, name="predictor", help="Fit and score slowdown predictors.")
-    app.command("predict")(predict_command)
+#: Faces built in their own modules under placement/cli/; each has ``mount(app)``.
+FACES = ("placement.cli.predictor",)
 
 
-_mount_optional()
+def _mount_faces() -> None:
+    import importlib
+
+    for name in FACES:
+        importlib.import_module(name).mount(app)
+
+
+_mount_faces()
 
 
 def main() -> None:

@@ -243,3 +243,9 @@ def _standalone() -> typer.Typer:
 
 if __name__ == "__main__":
     _standalone()()
+
+
+def mount(root: typer.Typer) -> None:
+    """Join the ``placement`` command: ``predictor fit|score`` and ``predict``."""
+    root.add_typer(app, name="predictor", help="Fit and score slowdown predictors.")
+    root.command("predict")(predict_command)
