@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from placement.cluster.moves import with_moves
 from placement.compile import compile_problem
 from placement.evaluate import figures, to_mapping
 from placement.formats.instance import Instance
@@ -74,7 +75,7 @@ def solve(
         and not registry.get(ran).respects_slo
     ):
         extra["warning"] = f"{ran} is SLO-blind: its placement breaks hard SLOs"
-    return Solution(
+    solution = Solution(
         instance=instance.name,
         solver=ran,
         status=result.status.value,
@@ -86,3 +87,4 @@ def solve(
         info=extra,
         **figs,
     )
+    return with_moves(solution, instance)  # moves, their count and penalty (SPEC section 9)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from placement.cluster.moves import with_moves
 from placement.compile import compile_problem
 from placement.formats.instance import Instance
 from placement.formats.solution import MachineFigures, ReplicaFigures, Solution, Summary
@@ -124,7 +125,7 @@ def evaluate(
         diagnosis=found,
         **figures(problem, array),
     )
-    return sol
+    return with_moves(sol, instance)  # moves, their count and penalty (SPEC section 9)
 
 
 def verify(instance: Instance, assignment: Mapping[str, str]) -> list[str]:

@@ -101,6 +101,9 @@ def solve(
     backend: Annotated[str | None, typer.Option(help="milp backend: highs or cbc")] = None,
     predictor: Annotated[Path | None, typer.Option(help="learned predictor file")] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="solution JSON")] = None,
+    current: Annotated[
+        Path | None, typer.Option(help="solution or assignment file: where replicas run now")
+    ] = None,
 ) -> None:
     """Place every replica of INSTANCE and write the solution JSON."""
     from placement.api import solve as run_solve
@@ -113,6 +116,11 @@ def solve(
     except KeyError as exc:
         raise fail(str(exc.args[0])) from None
     inst = load_instance(instance)
+    if current is not None:  # replaces the instance's own current (SPEC section 4)
+        from placement.cluster.current import replace_current
+        from placement.formats.solution import AssignmentFile
+
+        inst = replace_current(inst, AssignmentFile.load(current).assignment, str(current))
     options = {"backend": backend} if backend else {}
     sol = run_solve(
         inst,

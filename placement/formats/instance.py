@@ -8,6 +8,7 @@ JSON path.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,6 +29,9 @@ Name = Annotated[str, Field(min_length=1)]
 
 Compose = Literal["additive", "multiplicative", "max"]
 ObjectiveName = Literal["mean_degradation", "added_latency", "max_degradation", "machines", "cost"]
+#: A running machine's condition (SPEC section 2): ``cordoned`` takes no new replica (Kubernetes
+#: cordon), ``down`` hosts nothing (a failed node).
+MachineState = Literal["ready", "cordoned", "down"]
 
 
 class _Strict(BaseModel):
@@ -42,11 +46,17 @@ class MachineType(_Strict):
 
 
 class MachineEntry(_Strict):
-    """Either one named machine (``id`` + ``type``) or a group (``type`` + ``count``)."""
+    """Either one named machine (``id`` + ``type``) or a group (``type`` + ``count``).
+
+    ``state``, ``capacity`` (per-resource overrides of the type's) and ``labels`` describe a
+    running cluster; with ``count`` every expanded machine gets them."""
 
     type: Name
     id: Name | None = None
     count: Annotated[int, Field(ge=0)] | None = None
+    state: MachineState = "ready"
+    capacity: dict[str, NonNegative] | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _id_or_count(self) -> MachineEntry:
@@ -63,6 +73,8 @@ class Model(_Strict):
     replicas: Annotated[int, Field(ge=1)] = 1
     weight: NonNegative = 1.0
     features: dict[str, float] = Field(default_factory=dict)
+    avoid: list[Name] = Field(default_factory=list)
+    spread: Name | None = None
 
 
 class PairwiseEntry(_Strict):
@@ -98,10 +110,23 @@ class Interference(_Strict):
 class Objective(_Strict):
     minimize: ObjectiveName = "mean_degradation"
     slo: Literal["hard", "soft"] = "hard"
+    move_penalty: NonNegative = 0.0
 
 
 class Limits(_Strict):
     max_models_per_machine: Annotated[int, Field(ge=1)] | None = None
+    max_moves: Annotated[int, Field(ge=0)] | None = None
+
+
+@dataclass(frozen=True)
+class MachineRecord:
+    """One expanded machine of a running cluster: what the compiler reads per machine."""
+
+    id: str
+    type: str
+    state: str
+    capacity: dict[str, float]
+    labels: dict[str, str]
 
 
 class Instance(_Strict):
@@ -114,6 +139,7 @@ class Instance(_Strict):
     interference: Interference = Field(default_factory=Interference)
     objective: Objective = Field(default_factory=Objective)
     limits: Limits = Field(default_factory=Limits)
+    current: dict[str, str] = Field(default_factory=dict)
 
     # ----------------------------------------------------------------- derived views
     def machine_ids(self) -> list[tuple[str, str]]:
@@ -129,6 +155,41 @@ class Instance(_Strict):
                     per_type[entry.type] = k + 1
                     out.append((f"{entry.type}/{k}", entry.type))
         return out
+
+    def machine_records(self) -> list[MachineRecord]:
+        """Every machine with its effective state, capacity and labels, in ``machine_ids``
+        order (a group's fields copied to each machine it expands to)."""
+        type_capacity = {t.name: t.capacity for t in self.machine_types}
+        out: list[MachineRecord] = []
+        ids = iter(self.machine_ids())
+        for entry in self.machines:
+            for _ in range(1 if entry.id is not None else entry.count or 0):
+                mid, mtype = next(ids)
+                out.append(
+                    MachineRecord(
+                        id=mid,
+                        type=mtype,
+                        state=entry.state,
+                        capacity={**type_capacity.get(mtype, {}), **(entry.capacity or {})},
+                        labels=dict(entry.labels),
+                    )
+                )
+        return out
+
+    def current_placement(self) -> dict[str, str]:
+        """``current`` without departures: replica id -> machine id for replicas the instance
+        still has. The solvers and the move count read this."""
+        live = {rid for rid, _ in self.replica_ids()}
+        return {rid: mid for rid, mid in self.current.items() if rid in live}
+
+    def departed(self) -> list[str]:
+        """Replica ids in ``current`` that the instance no longer has (``info.departed``)."""
+        live = {rid for rid, _ in self.replica_ids()}
+        return [rid for rid in self.current if rid not in live]
+
+    def avoid_pairs(self) -> set[frozenset[str]]:
+        """Model pairs that never share a machine (``avoid`` is symmetric)."""
+        return {frozenset((m.name, other)) for m in self.models for other in m.avoid}
 
     def replica_ids(self) -> list[tuple[str, str]]:
         """``(replica id, model name)`` in file order: ``<name>#<r>``."""
@@ -246,9 +307,37 @@ class Instance(_Strict):
                         'expected an entry for each, or "missing": a number or "predict"',
                     )
                 )
+        if not problems:
+            problems += self._running_cluster_problems()
         if problems:
             raise CrossCheckError(problems)
         return self
+
+    def _running_cluster_problems(self) -> list[tuple[str, str]]:
+        """The running-cluster fields (SPEC section 2): ``current`` names known machines,
+        ``avoid`` known models, ``spread`` a label some machine has."""
+        problems: list[tuple[str, str]] = []
+        machine_ids = {mid for mid, _ in self.machine_ids()}
+        label_keys = {k for entry in self.machines for k in entry.labels}
+        models = {m.name for m in self.models}
+        for i, m in enumerate(self.models):
+            for j, other in enumerate(m.avoid):
+                if other == m.name:
+                    problems.append((f"models[{i}].avoid[{j}]", "a model's replicas never share "
+                                     "a machine anyway; expected another model's name"))
+                elif other not in models:
+                    problems.append((f"models[{i}].avoid[{j}]",
+                                     f"unknown model {other!r}; expected one of {sorted(models)}"))
+            if m.spread is not None and m.spread not in label_keys:
+                known = sorted(label_keys) or "none: no machine has labels"
+                problems.append((f"models[{i}].spread", f"no machine has the label {m.spread!r}; "
+                                 f"expected a key of machines[].labels ({known})"))
+        for rid, mid in self.current.items():
+            if mid not in machine_ids:
+                shown = sorted(machine_ids)[:8]
+                problems.append((f"current.{rid}", f"unknown machine {mid!r}; expected a machine "
+                                 f"id such as {shown}"))
+        return problems
 
     # ----------------------------------------------------------------- loading
     @classmethod
@@ -257,7 +346,26 @@ class Instance(_Strict):
         return load_json_model(cls, path)
 
     def dump(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        _drop_running_cluster_defaults(data)
+        return data
+
+
+def _drop_running_cluster_defaults(data: dict[str, Any]) -> None:
+    """Leave out running-cluster fields at their defaults, so an instance of an empty cluster
+    is written exactly as before they existed."""
+    for entry in data.get("machines", []):
+        if entry.get("state") == "ready":
+            del entry["state"]
+        if entry.get("labels") == {}:
+            del entry["labels"]
+    for model in data.get("models", []):
+        if model.get("avoid") == []:
+            del model["avoid"]
+    if data.get("current") == {}:
+        del data["current"]
+    if data.get("objective", {}).get("move_penalty") == 0:
+        del data["objective"]["move_penalty"]
 
 
 def load_json_model(cls: type[BaseModel], path: str | Path) -> Any:

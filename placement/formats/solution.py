@@ -34,6 +34,20 @@ class Summary(BaseModel):
     slo_violations: int
     machines_used: int
     cost_per_hour: float
+    # a running cluster (SPEC section 9): counted moves and forced ones (off `down` machines)
+    moves: int = 0
+    forced_moves: int = 0
+
+
+class Move(BaseModel):
+    """A replica of ``current`` placed on another machine; ``forced`` when it left a ``down``
+    machine (not counted against ``limits.max_moves``)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    replica: str
+    from_: str = Field(alias="from")
+    to: str
+    forced: bool = False
 
 
 class Solution(BaseModel):
@@ -50,6 +64,7 @@ class Solution(BaseModel):
     replicas: dict[str, ReplicaFigures] = Field(default_factory=dict)
     machines: dict[str, MachineFigures] = Field(default_factory=dict)
     summary: Summary | None = None
+    moves: list[Move] = Field(default_factory=list)
     diagnosis: list[str] = Field(default_factory=list)
     info: dict[str, Any] = Field(default_factory=dict)
 
@@ -60,7 +75,7 @@ class Solution(BaseModel):
         return load_json_model(cls, path)
 
     def dump(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        return self.model_dump(mode="json", by_alias=True)
 
 
 class AssignmentFile(BaseModel):
