@@ -27,6 +27,7 @@ from typing import Protocol
 
 from placement.formats.errors import UsageError
 from placement.formats.instance import Instance
+from placement.formats.limits import MAX_COMPOSED_SLOWDOWN
 
 
 class SlowdownSource(Protocol):
@@ -42,14 +43,15 @@ class SetPredictor(Protocol):
 
 
 def compose(values: Iterable[float], rule: str) -> float:
-    """A set's slowdown from its pairs' slowdowns (each already >= 1)."""
+    """A set's slowdown from its pairs' slowdowns (each already >= 1), capped at
+    ``MAX_COMPOSED_SLOWDOWN`` so that every figure stays finite (a product grows fast)."""
     vals = list(values)
     if not vals:
         return 1.0
     if rule == "additive":
-        return 1.0 + sum(v - 1.0 for v in vals)
+        return min(MAX_COMPOSED_SLOWDOWN, 1.0 + sum(v - 1.0 for v in vals))
     if rule == "multiplicative":
-        return math.prod(vals)
+        return min(MAX_COMPOSED_SLOWDOWN, math.prod(vals))
     if rule == "max":
         return max(vals)
     raise ValueError(f"unknown compose rule {rule!r}")

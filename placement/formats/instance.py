@@ -2,8 +2,8 @@
 
 Unknown fields are refused (``extra="forbid"``): a typo such as ``"slo"`` for ``"slo_ms"``
 would otherwise silently fall back to a default. Loading goes through :meth:`Instance.load`,
-which turns every problem into an :class:`~placement.formats.errors.InputError` naming the file and the
-JSON path.
+which turns every problem into an :class:`~placement.formats.errors.InputError` naming the file
+and the JSON path. Every number has a range and every name a form (:mod:`placement.formats.limits`).
 """
 
 from __future__ import annotations
@@ -22,10 +22,30 @@ from pydantic import (
 )
 
 from placement.formats.errors import CrossCheckError, InputError, json_path
+from placement.formats.limits import (
+    MAX_FEATURES,
+    MAX_MACHINES,
+    MAX_REPLICAS,
+    MAX_RESOURCE,
+    MAX_RESOURCES,
+    Cost,
+    Feature,
+    LatencyMs,
+    MachineCount,
+    Name,
+    PerMachineLimit,
+    ReplicaCount,
+    Resource,
+    Slowdown,
+    Weight,
+)
+from placement.formats.schema_docs import describe_fields
 
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-Name = Annotated[str, Field(min_length=1)]
+# every number has a range (placement.formats.limits); these two serve the remaining fields
+NonNegative = Annotated[float, Field(ge=0, le=MAX_RESOURCE, allow_inf_nan=False)]
+Positive = Annotated[float, Field(gt=0, le=MAX_RESOURCE, allow_inf_nan=False)]
+Resources = Annotated[dict[Name, Resource], Field(max_length=MAX_RESOURCES)]
+Features = Annotated[dict[Name, Feature], Field(max_length=MAX_FEATURES)]
 
 Compose = Literal["additive", "multiplicative", "max"]
 ObjectiveName = Literal["mean_degradation", "added_latency", "max_degradation", "machines", "cost"]
@@ -35,14 +55,14 @@ MachineState = Literal["ready", "cordoned", "down"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    model_config = ConfigDict(extra="forbid", frozen=False, json_schema_extra=describe_fields)
 
 
 class MachineType(_Strict):
     name: Name
-    capacity: dict[str, NonNegative]
-    cost_per_hour: NonNegative = 0.0
-    features: dict[str, float] = Field(default_factory=dict)
+    capacity: Resources
+    cost_per_hour: Cost = 0.0
+    features: Features = Field(default_factory=dict)
 
 
 class MachineEntry(_Strict):
@@ -53,7 +73,7 @@ class MachineEntry(_Strict):
 
     type: Name
     id: Name | None = None
-    count: Annotated[int, Field(ge=0)] | None = None
+    count: MachineCount | None = None
     state: MachineState = "ready"
     capacity: dict[str, NonNegative] | None = None
     labels: dict[str, str] = Field(default_factory=dict)
@@ -67,12 +87,12 @@ class MachineEntry(_Strict):
 
 class Model(_Strict):
     name: Name
-    requests: dict[str, NonNegative]
-    slo_ms: Positive
-    latency_ms: dict[str, Positive]
-    replicas: Annotated[int, Field(ge=1)] = 1
-    weight: NonNegative = 1.0
-    features: dict[str, float] = Field(default_factory=dict)
+    requests: Resources
+    slo_ms: LatencyMs
+    latency_ms: dict[Name, LatencyMs]
+    replicas: ReplicaCount = 1
+    weight: Weight = 1.0
+    features: Features = Field(default_factory=dict)
     avoid: list[Name] = Field(default_factory=list)
     spread: Name | None = None
 
@@ -82,7 +102,7 @@ class PairwiseEntry(_Strict):
     machine_type: Name
     target: Name
     with_: Name = Field(alias="with")
-    slowdown: Positive
+    slowdown: Slowdown
 
 
 class SetwiseEntry(_Strict):
@@ -90,14 +110,14 @@ class SetwiseEntry(_Strict):
     machine_type: Name
     target: Name
     with_: list[Name] = Field(alias="with")
-    slowdown: Positive
+    slowdown: Slowdown
 
 
 class Interference(_Strict):
     pairwise: list[PairwiseEntry] = Field(default_factory=list)
     setwise: list[SetwiseEntry] = Field(default_factory=list)
     compose: Compose = "additive"
-    missing: Literal["error", "predict"] | Positive = "error"
+    missing: Literal["error", "predict"] | Slowdown = "error"
 
     @field_validator("missing", mode="before")
     @classmethod
@@ -114,7 +134,7 @@ class Objective(_Strict):
 
 
 class Limits(_Strict):
-    max_models_per_machine: Annotated[int, Field(ge=1)] | None = None
+    max_models_per_machine: PerMachineLimit | None = None
     max_moves: Annotated[int, Field(ge=0)] | None = None
 
 
@@ -132,6 +152,7 @@ class MachineRecord:
 class Instance(_Strict):
     """A placement problem. ``Instance.load(path)`` or ``Instance.model_validate(dict)``."""
 
+    schema_: str | None = Field(default=None, alias="$schema", max_length=4096)
     name: Name = "instance"
     machine_types: Annotated[list[MachineType], Field(min_length=1)]
     machines: Annotated[list[MachineEntry], Field(min_length=1)]
@@ -249,6 +270,7 @@ class Instance(_Strict):
         dupes(model_names, "models", "name")
         for i, entry in enumerate(self.machines):
             known_type(f"machines[{i}].type", entry.type)
+        problems += self._size_problems()
         if not problems:
             seen_ids: set[str] = set()
             for mid, _ in self.machine_ids():
@@ -337,6 +359,20 @@ class Instance(_Strict):
                 shown = sorted(machine_ids)[:8]
                 problems.append((f"current.{rid}", f"unknown machine {mid!r}; expected a machine "
                                  f"id such as {shown}"))
+        return problems
+
+    def _size_problems(self) -> list[tuple[str, str]]:
+        """Totals beyond :mod:`placement.formats.limits`, checked before anything is expanded
+        (a ``count`` of 1e12 would otherwise fill memory with machine ids)."""
+        problems = []
+        machines = sum(1 if e.id is not None else e.count or 0 for e in self.machines)
+        if machines > MAX_MACHINES:
+            problems.append(("machines", f"{machines} machines in all; expected at most "
+                             f"{MAX_MACHINES}"))
+        replicas = sum(m.replicas for m in self.models)
+        if replicas > MAX_REPLICAS:
+            problems.append(("models", f"{replicas} replicas in all; expected at most "
+                             f"{MAX_REPLICAS}"))
         return problems
 
     # ----------------------------------------------------------------- loading
