@@ -2,7 +2,7 @@
 
 from solvers.metrics import Metrics, evaluate_assignment, violations
 from solvers.problem import Problem
-from solvers.registry import get, names, register, run
+from solvers.registry import get, names, run
 from solvers.result import Result, Status
 
 __all__ = [
@@ -13,7 +13,6 @@ __all__ = [
     "evaluate_assignment",
     "get",
     "names",
-    "register",
     "run",
     "violations",
 ]

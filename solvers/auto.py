@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 
-from solvers import registry
 from solvers.problem import Problem
 from solvers.result import Result
 
@@ -36,9 +36,8 @@ def count_configurations(problem: Problem, limit: int) -> int | None:
 def choose(problem: Problem, time_limit: float) -> tuple[str, str]:
     """(solver name, reason). The exact configuration MILP where it proves optimality within
     the limit (few configurations), local search beyond."""
-    available = set(registry.names())
     size = f"{problem.n_replicas} replicas x {problem.n_machines} machines"
-    if "milp" in available and time_limit >= EXACT_MIN_SECONDS:
+    if time_limit >= EXACT_MIN_SECONDS:
         from solvers.exact.configurations import ENUMERATION_SECONDS
 
         limit = min(EXACT_CONFIGURATIONS, int(0.35 * time_limit / ENUMERATION_SECONDS))
@@ -55,16 +54,19 @@ def choose(problem: Problem, time_limit: float) -> tuple[str, str]:
     return "local-search", f"{size}, time limit {time_limit:g} s: too short for an exact solve"
 
 
-@registry.register(
-    "auto", "picks a solver by instance size; the solution says which ran", respects_slo=True
-)
 def auto(
-    problem: Problem, *, time_limit: float, seed: int = 0, threads: int = 1, **options
+    problem: Problem,
+    *,
+    time_limit: float,
+    seed: int = 0,
+    threads: int = 1,
+    choices: Mapping[str, Callable[..., Result]],
+    **options,
 ) -> Result:
+    """Run the solver :func:`choose` picks among ``choices`` (name -> solver function, composed
+    by :mod:`solvers.catalog`: ``milp`` and ``local-search``)."""
     name, reason = choose(problem, time_limit)
-    result = registry.run(
-        name, problem, time_limit=time_limit, seed=seed, threads=threads, **options
-    )
+    result = choices[name](problem, time_limit=time_limit, seed=seed, threads=threads, **options)
     result.info.setdefault("solver", name)
     result.info["auto"] = reason
     return result

@@ -1,65 +1,41 @@
-"""Solvers registered by name; every solver has one signature and returns a :class:`Result`.
+"""Solvers by name; every solver has one signature and returns a :class:`Result`.
 
-A solver is ``fn(problem, *, time_limit, seed, threads, **options) -> Result``.
+A solver is ``fn(problem, *, time_limit, seed, threads, **options) -> Result``. The table of
+solvers is :data:`solvers.catalog.SOLVERS`; it is where solvers are composed (an exact solver
+gets its warm start there, as a function), so no solver module imports this one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from solvers.problem import Problem
-from solvers.result import Result
+from solvers.result import Result, SolverInfo
 
-SolverFn = Callable[..., Result]
-
-
-@dataclass(frozen=True)
-class SolverInfo:
-    name: str
-    fn: SolverFn
-    summary: str
-    exact: bool  # proves optimality and bounds
-    respects_slo: bool  # never returns an assignment that breaks a hard SLO
+if TYPE_CHECKING:
+    from solvers.problem import Problem
 
 
-_REGISTRY: dict[str, SolverInfo] = {}
+def _table() -> dict[str, SolverInfo]:
+    # Imported on first use, so `import solvers` stays cheap (no OR-Tools, no HiGHS).
+    from solvers.catalog import SOLVERS
 
-
-def register(
-    name: str, summary: str, *, exact: bool = False, respects_slo: bool = False
-) -> Callable[[SolverFn], SolverFn]:
-    def decorate(fn: SolverFn) -> SolverFn:
-        if name in _REGISTRY:
-            raise ValueError(f"solver {name!r} registered twice")
-        _REGISTRY[name] = SolverInfo(name, fn, summary, exact, respects_slo)
-        return fn
-
-    return decorate
+    return SOLVERS
 
 
 def get(name: str) -> SolverInfo:
-    _load_all()
     try:
-        return _REGISTRY[name]
+        return _table()[name]
     except KeyError:
         raise KeyError(f"unknown solver {name!r}; expected one of {', '.join(names())}") from None
 
 
 def names() -> list[str]:
-    _load_all()
-    return list(_REGISTRY)
+    return list(_table())
 
 
 def all_solvers() -> list[SolverInfo]:
-    _load_all()
-    return list(_REGISTRY.values())
+    return list(_table().values())
 
 
 def run(name: str, problem: Problem, **kwargs) -> Result:
     return get(name).fn(problem, **kwargs)
-
-
-def _load_all() -> None:
-    # Importing the modules registers their solvers; kept lazy so `import solvers` stays cheap.
-    import solvers.catalog  # noqa: F401

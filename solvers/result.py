@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -41,3 +42,18 @@ def relative_gap(objective: float, bound: float) -> float:
     if abs(objective - bound) <= 1e-12:
         return 0.0
     return max(0.0, (objective - bound) / denom)
+
+
+SolverFn = Callable[..., Result]
+
+
+@dataclass(frozen=True)
+class SolverInfo:
+    """A solver as :mod:`solvers.catalog` lists it: ``fn(problem, *, time_limit, seed, threads,
+    **options) -> Result``."""
+
+    name: str
+    fn: SolverFn
+    summary: str
+    exact: bool = False  # proves optimality and bounds
+    respects_slo: bool = False  # never returns an assignment that breaks a hard SLO

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from solvers.metrics import residents
 from solvers.problem import TOLERANCE, Problem
+from solvers.result import Result
 
 #: Beyond this many columns, enumeration stops and the caller switches to column generation.
 #: Measured (benchmarks/results/exact): the 80x24 master (~93k columns) is enumerated in ~13 s
@@ -428,18 +429,19 @@ def strictly_better(a: tuple, b: tuple, tol: float = 1e-9) -> bool:
 
 
 def warm_start(
-    problem: Problem, time_limit: float, seed: int, threads: int
+    problem: Problem,
+    time_limit: float,
+    seed: int,
+    threads: int,
+    starters: Sequence[Callable[..., Result]],
 ) -> np.ndarray | None:
-    """An assignment from ``local-search`` (or ``greedy``) when those solvers exist and find one
-    that is feasible; hints and fallback for the exact solvers."""
-    from solvers import registry
+    """The first feasible assignment of ``starters`` (solver functions, tried in order: local
+    search, then greedy, as :mod:`solvers.catalog` composes them); hints and fallback for the
+    exact solvers."""
     from solvers.metrics import violations
 
-    for name in ("local-search", "greedy"):
-        try:
-            result = registry.run(name, problem, time_limit=time_limit, seed=seed, threads=threads)
-        except (ImportError, KeyError):
-            continue
+    for starter in starters:
+        result = starter(problem, time_limit=time_limit, seed=seed, threads=threads)
         if result.assignment is not None and not violations(problem, result.assignment):
             return np.asarray(result.assignment, dtype=np.int64)
     return None
@@ -493,14 +495,14 @@ def solve_exact(
     warm_budget = float(options.get("warm_start_seconds", min(20.0, share * time_limit)))
     warm = None
     if options.get("warm_start", True):
-        warm = warm_start(problem, warm_budget, seed, threads)
+        warm = warm_start(problem, warm_budget, seed, threads, options.get("starters", ()))
     if configs is None:
         configs = Configurations()
         from solvers.exact.colgen import add_assignment_columns
 
         # heuristics' machine contents as columns: the integer master is then feasible
         # whenever one of them is
-        for assignment in heuristic_assignments(problem, seed):
+        for assignment in heuristic_assignments(problem, seed, options.get("seeders", ())):
             add_assignment_columns(problem, configs, assignment)
         add_assignment_columns(problem, configs, warm)
     hint = counts_from_assignment(problem, configs, warm) if warm is not None else None
@@ -586,17 +588,15 @@ def solve_exact(
     return done(status, assignment, objective=objective, bound=bound, gap=gap)
 
 
-def heuristic_assignments(problem: Problem, seed: int) -> list[np.ndarray]:
-    """Cheap heuristics' assignments (greedy, least-loaded, first-fit) that place everyone:
-    their machines' contents seed the restricted master of column generation."""
-    from solvers import registry
-
+def heuristic_assignments(
+    problem: Problem, seed: int, seeders: Sequence[Callable[..., Result]]
+) -> list[np.ndarray]:
+    """Cheap heuristics' assignments (``seeders``: greedy, least-loaded, first-fit, as
+    :mod:`solvers.catalog` composes them) that place everyone: their machines' contents seed the
+    restricted master of column generation."""
     out = []
-    for name in ("greedy", "least-loaded", "first-fit"):
-        try:
-            result = registry.run(name, problem, time_limit=5.0, seed=seed)
-        except (ImportError, KeyError):
-            continue
+    for seeder in seeders:
+        result = seeder(problem, time_limit=5.0, seed=seed)
         if result.assignment is not None and np.all(np.asarray(result.assignment) >= 0):
             out.append(np.asarray(result.assignment, dtype=np.int64))
     return out

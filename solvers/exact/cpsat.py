@@ -20,7 +20,6 @@ import time
 import numpy as np
 from ortools.sat.python import cp_model
 
-from solvers import registry
 from solvers.exact.configurations import (
     Configurations,
     MasterBackend,
@@ -193,12 +192,6 @@ def add_max_degradation(
     return z
 
 
-@registry.register(
-    "cpsat",
-    "exact: configuration model on OR-Tools CP-SAT; exact for set-wise slowdowns",
-    exact=True,
-    respects_slo=True,
-)
 def cpsat(
     problem: Problem, *, time_limit: float, seed: int = 0, threads: int = 1, **options
 ) -> Result:

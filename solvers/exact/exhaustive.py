@@ -27,20 +27,12 @@ import numpy as np
 from solvers.diagnosis import diagnose, no_solution_message
 from solvers.metrics import Metrics, evaluate_assignment, sort_key
 from solvers.problem import TOLERANCE, Problem
-from solvers.registry import register
 from solvers.result import Result, Status
 
 #: Largest instance (in replicas) the enumeration accepts.
 MAX_REPLICAS = 10
 
 
-@register(
-    "exhaustive",
-    f"enumerates every placement (at most {MAX_REPLICAS} replicas); the reference for exact "
-    "solvers",
-    exact=True,
-    respects_slo=True,
-)
 def exhaustive(
     problem: Problem, *, time_limit: float, seed: int = 0, threads: int = 1, **options
 ) -> Result:

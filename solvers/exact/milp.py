@@ -20,7 +20,6 @@ import time
 import numpy as np
 import pulp
 
-from solvers import registry
 from solvers.exact.configurations import (
     Configurations,
     MasterBackend,
@@ -363,12 +362,6 @@ def _counts(x: list[pulp.LpVariable]) -> dict[int, int]:
     return counts
 
 
-@registry.register(
-    "milp",
-    "exact: configuration model as a MILP through PuLP (HiGHS, or backend='cbc')",
-    exact=True,
-    respects_slo=True,
-)
 def milp(
     problem: Problem,
     *,

@@ -13,7 +13,6 @@ import numpy as np
 
 from solvers.heuristics.engine import MachineState, Score, heuristic_result, place
 from solvers.problem import Problem
-from solvers.registry import register
 from solvers.result import Result
 
 
@@ -81,10 +80,6 @@ def _run(
     return heuristic_result(problem, placement, name, started)
 
 
-@register(
-    "least-loaded",
-    "the paper's baseline: each replica, in file order, to the least utilized machine with room",
-)
 def least_loaded(
     problem: Problem, *, time_limit: float, seed: int = 0, threads: int = 1, **options
 ) -> Result:
@@ -96,21 +91,18 @@ def least_loaded(
     return _run(problem, LeastLoaded(), "least-loaded", time_limit)
 
 
-@register("round-robin", "each replica to the next machine with room, cycling in machine order")
 def round_robin(
     problem: Problem, *, time_limit: float, seed: int = 0, threads: int = 1, **options
 ) -> Result:
     return _run(problem, RoundRobin(problem.n_machines), "round-robin", time_limit)
 
 
-@register("random", "each replica to a machine with room drawn at random (seeded)")
 def random_placement(
     problem: Problem, *, time_limit: float, seed: int = 0, threads: int = 1, **options
 ) -> Result:
     return _run(problem, Uniform(seed), "random", time_limit)
 
 
-@register("first-fit", "first-fit decreasing bin packing by size; interference-blind")
 def first_fit(
     problem: Problem, *, time_limit: float, seed: int = 0, threads: int = 1, **options
 ) -> Result:

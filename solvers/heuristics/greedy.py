@@ -40,7 +40,6 @@ from solvers.heuristics.engine import (
     place,
 )
 from solvers.problem import TOLERANCE, Problem
-from solvers.registry import register
 from solvers.result import Result
 
 
@@ -163,12 +162,6 @@ def greedy_placement(
     )
 
 
-@register(
-    "greedy",
-    "the paper's interference-aware scheduler: each replica to the feasible machine that adds "
-    "the least predicted degradation",
-    respects_slo=True,
-)
 def greedy(
     problem: Problem,
     *,

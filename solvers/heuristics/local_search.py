@@ -48,7 +48,6 @@ from solvers.heuristics.greedy import greedy_placement
 from solvers.heuristics.repair import Repair
 from solvers.metrics import evaluate_assignment, sort_key, violations
 from solvers.problem import TOLERANCE, Problem
-from solvers.registry import register
 from solvers.result import Result, Status
 
 #: Relative slack under which two keys count as equal (an improvement must beat it).
@@ -353,11 +352,6 @@ def _construct(
     return _fallback_start(problem, deadline)
 
 
-@register(
-    "local-search",
-    "greedy, then improving moves and swaps until a local optimum or the time limit",
-    respects_slo=True,
-)
 def local_search(
     problem: Problem,
     *,
