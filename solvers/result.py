@@ -57,3 +57,9 @@ class SolverInfo:
     summary: str
     exact: bool = False  # proves optimality and bounds
     respects_slo: bool = False  # never returns an assignment that breaks a hard SLO
+
+
+class SolverInputError(ValueError):
+    """What a solver refuses before it starts: an option it does not know or a value out of its
+    range (``backend="bogus"``), or an instance beyond its reach (``exhaustive`` on too many
+    replicas). The caller shows the message to the user (exit 2, or a skipped row)."""
