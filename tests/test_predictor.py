@@ -23,6 +23,16 @@ from placement.formats.errors import InputError
 from placement.formats.instance import Instance
 from placement.formats.measurements import Measurement, measurements_csv
 from placement.interference import Interference
+from placement.learn.compiled import SMALL_BATCH, predict_booster
+from placement.learn.estimators import (
+    ESTIMATOR_CLASSES,
+    KINDS,
+    AdditiveSlowdown,
+    GBTSlowdown,
+    LinearSlowdown,
+    MLPSlowdown,
+    PairGBTSlowdown,
+)
 from placement.learn.evaluation import mape
 from placement.learn.features import (
     PAIR_FEATURES,
@@ -31,15 +41,8 @@ from placement.learn.features import (
     queries_of,
     query_strings,
 )
-from placement.learn.predictor import (
-    KINDS,
-    AdditiveSlowdown,
-    GBTSlowdown,
-    LinearSlowdown,
-    MLPSlowdown,
-    PairGBTSlowdown,
-    SlowdownPredictor,
-)
+from placement.learn.persistence import TRUSTED_TYPES
+from placement.learn.predictor import SlowdownPredictor
 
 FAST = {"gbt": {"max_iter": 150}, "mlp": {"cv": 2, "max_iter": 400},
         "gbt-pairs": {"max_iter": 150}}
@@ -217,6 +220,25 @@ def test_compiled_small_batches_match_sklearn(world, fitted):
     assert np.allclose(one, big[:50], rtol=1e-9)
 
 
+
+def test_compiled_booster_agrees_with_sklearn_and_falls_back_when_it_cannot_read_one():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 1, (300, 4))
+    y = np.log1p(X[:, 0] * X[:, 1] + (X[:, 2] > 0.5))
+    trees = GBTSlowdown(max_iter=30, linear_base=False).fit(X, np.exp(y)).model_
+    assert len(X) <= SMALL_BATCH
+    assert np.allclose(predict_booster(trees, X), trees.predict(X), rtol=1e-12, atol=1e-12)
+    unreadable = GBTSlowdown(max_iter=30, linear_base=False).fit(X, np.exp(y)).model_
+    del unreadable._predictors  # a layout the compiled form does not know (a future sklearn)
+    unreadable.predict = lambda rows: np.full(len(rows), 7.0)  # what sklearn would answer
+    assert predict_booster(unreadable, X[:5]).tolist() == [7.0] * 5
+    assert predict_booster(unreadable, X[5:9]).tolist() == [7.0] * 4  # and from then on
+
+
+def test_trusted_types_name_the_estimator_classes():
+    for cls in ESTIMATOR_CLASSES.values():
+        assert f"{cls.__module__}.{cls.__qualname__}" in TRUSTED_TYPES
+
 def test_additive_composes_measured_pairs():
     X = query_strings([("a", frozenset({"b"}), "t"), ("a", frozenset({"c"}), "t")])
     est = AdditiveSlowdown().fit(X, [1.2, 1.3])
@@ -243,9 +265,9 @@ def test_tampered_file_is_refused_without_running_code(tmp_path, fitted):
     good = fitted.dumps()
     src = zipfile.ZipFile(__import__("io").BytesIO(good))
     schema = src.read("schema.json").decode()
-    assert "placement.learn.predictor" in schema
-    evil = schema.replace('"__module__": "placement.learn.predictor"', '"__module__": "os"', 1)
+    evil = schema.replace('"__module__": "placement.learn.estimators"', '"__module__": "os"', 1)
     evil = evil.replace('"__class__": "GBTSlowdown"', '"__class__": "system"', 1)
+    assert evil != schema and '"__module__": "os"' in evil
     path = tmp_path / "evil.skops"
     with zipfile.ZipFile(path, "w") as dst:
         for item in src.namelist():

@@ -31,8 +31,9 @@ import numpy as np
 
 from placement.formats.instance import Instance
 from placement.formats.measurements import Measurement
+from placement.learn.estimators import AdditiveSlowdown
 from placement.learn.features import PairTable, Query, queries_of, query_strings
-from placement.learn.predictor import AdditiveSlowdown, SlowdownPredictor
+from placement.learn.predictor import SlowdownPredictor
 
 SPLITS = ("random-sets", "random-sets+pairs", "degree", "machine-type", "model")
 

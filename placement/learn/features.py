@@ -189,11 +189,6 @@ class FeatureBuilder:
         names += [f"type={t}" for t in self.type_vocab]
         return names
 
-    def columns(self, prefixes: Iterable[str]) -> list[int]:
-        """Indices of the features whose name starts with one of ``prefixes``."""
-        pre = tuple(prefixes)
-        return [i for i, n in enumerate(self.feature_names()) if n.startswith(pre)]
-
     # ------------------------------------------------------------------ vectors
     def _model(self, name: str) -> dict[str, Any]:
         try:
