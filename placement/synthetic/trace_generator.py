@@ -1,0 +1,207 @@
+"""Generated traces (SPEC section 9): a running cluster drawn from the zoo and a sequence of
+arrivals, departures, scale changes, load changes, machine failures and recoveries, with the
+generator's ground truth for every model that ever runs.
+
+How: the kinds of the events are drawn first, which fixes how many models arrive; then one
+instance holding the initial models and every arriving one (the *pool*) is drawn with
+:func:`placement.synthetic.generator.generate`, so one ground truth covers them all. The trace
+starts with the first ``n_models`` models of the pool, running where an interference-blind
+packing (:func:`placement.synthetic.generator.pack`, as a default Kubernetes scheduler would)
+put them; each arrival brings its model entry and the pool's measured interference entries
+between it and the models running at that moment.
+
+Every draw comes from ``numpy.random.default_rng([seed, stage])``: one seed, one trace.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from placement.cluster.events import check_trace
+from placement.formats.errors import InputError
+from placement.formats.trace import Trace
+from placement.synthetic.generator import generate, pack
+from placement.synthetic.truth import GroundTruth
+
+#: Relative frequency of each kind of event (an impossible kind, such as `up` with no machine
+#: down, is left out of that draw).
+EVENT_WEIGHTS = {"arrive": 0.2, "depart": 0.15, "scale": 0.2, "load": 0.25, "down": 0.1,
+                 "up": 0.1}
+LOAD_FACTORS = (0.6, 1.6)  # a load event's factor is drawn uniformly here (then capped to fit)
+MEAN_GAP = 1.0  # mean time between events (exponential gaps)
+# Stream ids of this module's draws (the pool instance uses generate's own streams).
+_KINDS, _DETAILS, _TIMES = 200, 201, 202
+
+
+@dataclass
+class _Running:
+    """What the drawing needs to know of the cluster between events."""
+
+    models: dict[str, int]  # active model -> replicas
+    down: set[str] = field(default_factory=set)
+
+
+def generate_trace(
+    n_events: int = 100,
+    n_models: int = 30,
+    n_replicas: int | None = None,
+    n_machines: int = 12,
+    n_types: int = 3,
+    load: float = 0.7,
+    interference: str = "medium",
+    seed: int = 0,
+) -> tuple[Trace, GroundTruth]:
+    """A trace of ``n_events`` events on a cluster of ``n_machines`` machines of ``n_types``
+    types that starts with ``n_models`` models (``n_replicas`` replicas in all, default one
+    per model) at about ``load`` (requested / capacity on vCPUs; the pool of initial and
+    arriving models is drawn at ``min(1, load x pool / n_models)``).
+
+    >>> trace, truth = generate_trace(n_events=10, n_models=6, n_machines=4, seed=3)
+    >>> len(trace.events), len(trace.instance.models)
+    (10, 6)
+    """
+    if n_events < 0:
+        raise InputError("generate-trace", [("n_events", "expected 0 or more events")])
+    if n_models < 2:
+        raise InputError("generate-trace", [("n_models", "expected at least 2 models")])
+    if n_replicas is not None and n_replicas < n_models:
+        raise InputError("generate-trace", [("n_replicas", f"expected at least one replica "
+                                             f"per model (>= {n_models})")])
+    max_down = max(1, n_machines // 6)
+    kinds = _draw_kinds(n_events, n_models, max_down, np.random.default_rng([seed, _KINDS]))
+    pool_size = n_models + kinds.count("arrive")
+    pool_replicas = (
+        None if n_replicas is None else math.ceil(n_replicas * pool_size / n_models)
+    )
+    pool, truth = generate(
+        n_models=pool_size,
+        n_replicas=pool_replicas,
+        n_machines=n_machines,
+        n_types=n_types,
+        load=min(1.0, load * pool_size / n_models),
+        interference=interference,
+        seed=seed,
+        name=f"trace-{n_models}m-{n_machines}x{n_types}-{interference}-s{seed}",
+    )
+    data = pool.dump()
+    pool_models = data["models"]
+    start = {m["name"] for m in pool_models[:n_models]}
+    initial = {**data, "models": pool_models[:n_models],
+               "interference": _entries_among(data["interference"], start, None)}
+    trace_instance = Trace.model_validate({"instance": initial}).instance
+    placed = pack(trace_instance)
+    if placed is not None:
+        initial["current"] = placed
+    events = _draw_events(
+        kinds, pool, pool_models[n_models:], start, max_down,
+        np.random.default_rng([seed, _DETAILS]), np.random.default_rng([seed, _TIMES]),
+    )
+    trace = Trace.model_validate({"instance": initial, "events": events})
+    check_trace(trace, "generate-trace")  # a generator bug, if anything, never a user's
+    return trace, truth
+
+
+def _draw_kinds(n_events: int, n_models: int, max_down: int, rng: np.random.Generator) -> list:
+    """The kind of each event; departures keep at least half the initial models running."""
+    active, down, out = n_models, 0, []
+    for _ in range(n_events):
+        possible = {
+            "arrive": True,
+            "depart": active > max(2, n_models // 2),
+            "scale": True,
+            "load": True,
+            "down": down < max_down,
+            "up": down > 0,
+        }
+        kinds = [k for k, ok in possible.items() if ok]
+        weights = np.array([EVENT_WEIGHTS[k] for k in kinds])
+        kind = str(rng.choice(kinds, p=weights / weights.sum()))
+        active += {"arrive": 1, "depart": -1}.get(kind, 0)
+        down += {"down": 1, "up": -1}.get(kind, 0)
+        out.append(kind)
+    return out
+
+
+def _draw_events(
+    kinds: list[str],
+    pool,
+    arriving: list[dict[str, Any]],
+    start: set[str],
+    max_down: int,
+    rng: np.random.Generator,
+    times: np.random.Generator,
+) -> list[dict[str, Any]]:
+    models = {m.name: m for m in pool.models}
+    capacity = {t.name: t.capacity for t in pool.machine_types}
+    machines = pool.machine_ids()
+    per_type: dict[str, int] = {}
+    for _, t in machines:
+        per_type[t] = per_type.get(t, 0) + 1
+    running = _Running({n: models[n].replicas for n in start})
+    pending = iter(arriving)
+    inter = pool.dump()["interference"]
+    at, out = 0.0, []
+    for kind in kinds:
+        at = round(at + float(times.exponential(MEAN_GAP)), 3)
+        active = sorted(running.models)
+        if kind == "arrive":
+            entry = next(pending)
+            name = entry["name"]
+            extra = _entries_among(inter, set(running.models) | {name}, name)
+            running.models[name] = entry["replicas"]
+            out.append({"at": at, "arrive": entry, "interference": extra})
+        elif kind == "depart":
+            name = active[int(rng.integers(len(active)))]
+            del running.models[name]
+            out.append({"at": at, "depart": name})
+        elif kind == "down":
+            ready = [mid for mid, _ in machines if mid not in running.down]
+            mid = ready[int(rng.integers(len(ready)))]
+            running.down.add(mid)
+            out.append({"at": at, "down": mid})
+        elif kind == "up":
+            down = sorted(running.down)
+            mid = down[int(rng.integers(len(down)))]
+            running.down.discard(mid)
+            out.append({"at": at, "up": mid})
+        else:
+            name = active[int(rng.integers(len(active)))]
+            model = models[name]
+            hostable = sum(per_type.get(t, 0) for t in model.latency_ms) - max_down
+            now = running.models[name]
+            choices = [r for r in (now - 2, now - 1, now + 1, now + 2) if 1 <= r <= hostable]
+            if kind == "scale" and choices:
+                replicas = int(choices[int(rng.integers(len(choices)))])
+                running.models[name] = replicas
+                out.append({"at": at, "scale": {"model": name, "replicas": replicas}})
+            else:  # a load change (also when the model cannot scale)
+                fit = max(
+                    min(
+                        (capacity[t].get(k, 0.0) / v for k, v in model.requests.items() if v > 0),
+                        default=math.inf,
+                    )
+                    for t in model.latency_ms
+                )
+                factor = float(rng.uniform(*LOAD_FACTORS))
+                factor = round(min(factor, 0.8 * fit), 3)
+                out.append({"at": at, "load": {"model": name, "factor": factor}})
+    return out
+
+
+def _entries_among(inter: dict[str, Any], names: set[str], involving: str | None) -> dict:
+    """The pairwise and set-wise entries among ``names`` (with ``involving``: only those that
+    mention that model)."""
+
+    def keep(members: set[str]) -> bool:
+        return members <= names and (involving is None or involving in members)
+
+    return {
+        **({"compose": inter["compose"], "missing": inter["missing"]} if involving is None
+           else {}),
+        "pairwise": [e for e in inter["pairwise"] if keep({e["target"], e["with"]})],
+        "setwise": [e for e in inter["setwise"] if keep({e["target"], *e["with"]})],
+    }
