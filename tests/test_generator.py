@@ -13,7 +13,10 @@ from placement.evaluate import verify
 from placement.formats.errors import InputError
 from placement.formats.instance import Instance
 from placement.interference import compose
-from placement.synthetic.generator import generate, measure_campaign, pack, paper_workload
+from placement.synthetic.campaign import measure_campaign
+from placement.synthetic.generator import generate
+from placement.synthetic.packing import pack
+from placement.synthetic.paper import paper_workload
 from placement.synthetic.truth import GroundTruth
 from placement.synthetic.zoo import CPU_TYPES, MACHINE_TYPES, ZOO, solo_latency_ms
 

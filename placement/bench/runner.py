@@ -68,12 +68,12 @@ def row_key(row: Row) -> tuple[str, str, str, str]:
 # --------------------------------------------------------------------------- building instances
 def build_instance(case: Case) -> tuple[Any, Any]:
     """(Instance, GroundTruth) of a case, drawn deterministically from its parameters and seed."""
-    from placement.synthetic import generator
+    from placement.synthetic import generator, paper
 
     p = case.params
     if case.kind == "paper":
-        cluster = generator.PAPER_CLUSTERS.get(p["cluster"]) or p["cluster"].split("+")
-        inst, truth = generator.paper_workload(
+        cluster = paper.PAPER_CLUSTERS.get(p["cluster"]) or p["cluster"].split("+")
+        inst, truth = paper.paper_workload(
             cluster, p["models"], case.seed, interference=p["interference"], load=p["load"]
         )
     else:

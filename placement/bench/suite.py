@@ -72,7 +72,7 @@ class StudySpec(_Strict):
     loads: list[Annotated[float, Field(gt=0, le=1.5)]] = Field(default_factory=list)
     interference: list[Level] = Field(default_factory=list)
     types: Annotated[int, Field(ge=1)] = 3
-    # paper: cluster names as in placement.synthetic.generator.PAPER_CLUSTERS, or types joined by "+"
+    # paper: cluster names as in placement.synthetic.paper.PAPER_CLUSTERS, or types joined by "+"
     clusters: list[str] = Field(default_factory=list)
     models_per_workload: list[Annotated[int, Field(ge=1)]] = [6]
     # published figures to print beside ours: cluster -> one number per solver, in order
