@@ -159,3 +159,26 @@ def test_bad_suite_names_file_and_key(tmp_path):
                            "-o", str(tmp_path / "o")], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2 and "nosuch" in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+def _thread_pools_of_a_worker() -> list[tuple[str, int]]:
+    """In a bench worker: every BLAS and OpenMP pool a solve can reach, with its threads."""
+    import numpy  # noqa: F401  (loaded before the initializer runs, as in a real worker)
+    import sklearn.ensemble  # noqa: F401  (loads SciPy's BLAS and OpenMP afterwards)
+    from threadpoolctl import threadpool_info
+
+    return [(pool["filepath"], pool["num_threads"]) for pool in threadpool_info()]
+
+
+@pytest.mark.skipif((__import__("os").cpu_count() or 1) < 2,
+                    reason="on one core every pool has one thread anyway")
+def test_bench_workers_run_every_thread_pool_with_one_thread():
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from placement.bench import runner
+
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn"),
+                             initializer=runner._init_worker) as pool:
+        pools = pool.submit(_thread_pools_of_a_worker).result()
+    assert pools and all(threads == 1 for _, threads in pools), pools

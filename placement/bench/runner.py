@@ -142,9 +142,18 @@ def base_row(case: Case) -> Row:
 
 
 def _init_worker() -> None:
-    # one thread per solve: the pool is the parallelism (BLAS or OpenMP would oversubscribe)
+    """One thread per solve in a worker: the pool is the parallelism (BLAS or OpenMP threads
+    would oversubscribe the cores).
+
+    A spawned worker has already imported NumPy (and its BLAS) when this runs, since
+    unpickling this function imports the package; a BLAS reads its thread variable when it is
+    loaded, so the variables alone reach only libraries loaded later (SciPy's BLAS, OpenMP).
+    threadpoolctl limits the ones already loaded."""
+    from threadpoolctl import threadpool_limits
+
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
+    threadpool_limits(limits=1)  # called, not entered: the limit stays for the worker's life
 
 
 # --------------------------------------------------------------------------- files
