@@ -26,12 +26,24 @@ from typing import Literal
 
 import numpy as np
 
+from solvers.objectives import TOLERANCE, ObjectiveName
+
+__all__ = [
+    "TOLERANCE",
+    "HostTables",
+    "ObjectiveName",
+    "Problem",
+    "SlowdownBatchFn",
+    "SlowdownFn",
+    "SlowdownKey",
+    "SlowdownStructure",
+]
+
 SlowdownFn = Callable[[int, frozenset[int], int], float]
 SlowdownKey = tuple[int, frozenset[int], int]
 #: Many ``slowdown_fn`` questions answered in one call (same values, same order), e.g. one
 #: learned-predictor inference for thousands of co-location sets instead of one each.
 SlowdownBatchFn = Callable[[list[SlowdownKey]], Sequence[float]]
-ObjectiveName = Literal["mean_degradation", "added_latency", "max_degradation", "machines", "cost"]
 
 @dataclass(frozen=True)
 class SlowdownStructure:
@@ -50,8 +62,95 @@ class SlowdownStructure:
     setwise: tuple[tuple[int, int, frozenset[int], float], ...]  # (type, target, W, value)
 
 
-#: Slack on capacity and SLO comparisons, so float sums of requests do not flip feasibility.
-TOLERANCE = 1e-9
+@dataclass(frozen=True)
+class HostTables:
+    """THE filter "may a replica of model ``m`` go on machine ``n``", compiled once into tables.
+
+    Every heuristic (:class:`solvers.heuristics.engine.MachineState`), the repair, exhaustive,
+    the diagnosis and :meth:`Problem.fits` read these tables; the exact enumeration may too.
+    A replica of ``m`` may join machine ``n`` holding models ``H`` when
+
+    * ``may_host[m, n]``: the type of ``n`` is allowed for ``m`` (a solo latency exists) and
+      ``n`` takes new replicas (``accepts_new``); with hard SLOs also ``meets_slo_alone``;
+    * no model of ``H`` conflicts with ``m`` (``conflicts[m]``: the model itself, so replicas of
+      one model never share a machine, and ``avoid`` pairs);
+    * ``len(H) < limit[n]`` and, for every resource, ``used + requests[m] <= capacity[n] +
+      TOLERANCE``;
+    * ``spread``: when ``spread_key[m] >= 0``, ``n`` has that label (``spread_label[key, n] >=
+      0``) and no other replica of ``m`` sits on a machine with the same value.
+
+    Defaults mean "no constraint"; the running-cluster fields (SPEC section 9: machine state,
+    per-machine capacity, ``avoid``, ``spread``) fill them.
+    """
+
+    allowed: np.ndarray  # [M, T] bool: the model has a solo latency on the type
+    meets_slo_alone: np.ndarray  # [M, T] bool: allowed and solo latency <= SLO + TOLERANCE
+    capacity: np.ndarray  # [N, K] what each machine offers
+    limit: np.ndarray  # [N] int: most replicas a machine may hold
+    conflicts: np.ndarray  # [M, M] bool, symmetric; True on the diagonal
+    accepts_new: np.ndarray  # [N] bool: ready (cordoned and down machines take no new replica)
+    down: np.ndarray  # [N] bool: hosts nothing; moves off it are forced
+    spread_key: np.ndarray  # [M] int: label key the model spreads over, -1 for none
+    spread_label: np.ndarray  # [L, N] int: value id of label key l on machine n, -1 if absent
+
+    @property
+    def only_self_conflicts(self) -> bool:
+        """No ``avoid`` pair: a model conflicts with itself alone (the fast path)."""
+        return not self.conflicts.any() or bool(
+            np.array_equal(self.conflicts, np.eye(self.conflicts.shape[0], dtype=bool))
+        )
+
+    def may_host(self, machine_type: np.ndarray, hard_slo: bool) -> np.ndarray:
+        """[M, N] bool: the model-level part of the filter (type, machine state, the SLO
+        alone when ``hard_slo``), for machines of types ``machine_type`` ([N])."""
+        by_type = self.meets_slo_alone if hard_slo else self.allowed
+        return by_type[:, machine_type] & self.accepts_new[None, :]
+
+    def fits(self, used: np.ndarray, request: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+        """``used + request <= capacity + TOLERANCE`` on every resource (last axis): the one
+        capacity test, vectorized over whatever the leading axes are."""
+        return np.all(used + request <= capacity + TOLERANCE, axis=-1)
+
+
+def host_tables(
+    *,
+    machine_type: np.ndarray,
+    capacity: np.ndarray,
+    solo_latency: np.ndarray,
+    slo: np.ndarray,
+    max_per_machine: int | None,
+    machine_capacity: np.ndarray | None = None,
+    avoid: np.ndarray | None = None,
+    accepts_new: np.ndarray | None = None,
+    down: np.ndarray | None = None,
+    spread_key: np.ndarray | None = None,
+    spread_label: np.ndarray | None = None,
+) -> HostTables:
+    """Compile the filter tables. The optional arguments are the cluster constraints of SPEC
+    section 9 (per-machine ``capacity`` [N, K], ``avoid`` [M, M] bool, ``accepts_new`` and
+    ``down`` [N] bool from machine states, ``spread_key`` [M] and ``spread_label`` [L, N]);
+    ``None`` means no such constraint."""
+    M, N = solo_latency.shape[0], machine_type.shape[0]
+    allowed = ~np.isnan(solo_latency)
+    solo = np.where(allowed, solo_latency, np.inf)
+    meets = allowed & (solo <= slo[:, None] + TOLERANCE)
+    conflicts = np.eye(M, dtype=bool)
+    if avoid is not None:
+        conflicts |= avoid | avoid.T
+    limit = M if max_per_machine is None else int(max_per_machine)
+    down_mask = np.zeros(N, dtype=bool) if down is None else np.asarray(down, dtype=bool)
+    accepts = np.ones(N, dtype=bool) if accepts_new is None else np.asarray(accepts_new, bool)
+    return HostTables(
+        allowed=allowed,
+        meets_slo_alone=meets,
+        capacity=capacity[machine_type] if machine_capacity is None else machine_capacity,
+        limit=np.full(N, limit, dtype=np.int64),
+        conflicts=conflicts,
+        accepts_new=accepts & ~down_mask,
+        down=down_mask,
+        spread_key=np.full(M, -1, dtype=np.int64) if spread_key is None else spread_key,
+        spread_label=np.zeros((0, N), dtype=np.int64) if spread_label is None else spread_label,
+    )
 
 
 @dataclass
@@ -77,7 +176,28 @@ class Problem:
     name: str = "instance"
     structure: SlowdownStructure | None = None  # None: nothing known (e.g. a learned predictor)
     slowdown_batch_fn: SlowdownBatchFn | None = None  # optional: slowdown_fn for many at once
+    move_penalty: float = 0.0  # added to the objective per counted move (SPEC section 9)
+    current: np.ndarray | None = None  # [R] machine index each replica runs on now, -1 if new
+    #: THE filter, compiled once (``__post_init__``); pass one built by :func:`host_tables` to
+    #: add cluster constraints.
+    hosting: HostTables | None = None
     _cache: dict[tuple[int, frozenset[int], int], float] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.hosting is None:
+            self.hosting = host_tables(
+                machine_type=self.machine_type,
+                capacity=self.capacity,
+                solo_latency=self.solo_latency,
+                slo=self.slo,
+                max_per_machine=self.max_per_machine,
+            )
+
+    @property
+    def filter_tables(self) -> HostTables:
+        """The filter tables (:class:`HostTables`), never None after construction."""
+        assert self.hosting is not None  # set by __post_init__
+        return self.hosting
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -98,8 +218,8 @@ class Problem:
 
     @property
     def allowed(self) -> np.ndarray:
-        """[M, T] bool: the model has a solo latency on the type."""
-        return ~np.isnan(self.solo_latency)
+        """[M, T] bool: the model has a solo latency on the type (the filter's table)."""
+        return self.filter_tables.allowed
 
     @property
     def replicas_per_model(self) -> np.ndarray:
@@ -149,23 +269,18 @@ class Problem:
             cache[key] = max(1.0, float(value))
         return len(keys)
 
-    def set_slowdowns(self, models: Iterable[int], machine_type: int) -> dict[int, float]:
-        """Slowdown of each model in a co-location set (one machine's residents)."""
-        members = frozenset(int(m) for m in models)
-        return {m: self.slowdown(m, members - {m}, machine_type) for m in members}
-
     def fits(self, models: Iterable[int], machine_type: int) -> bool:
-        """Capacity and per-machine limit of a set of distinct models on one machine."""
-        ms = list(models)
-        if self.max_per_machine is not None and len(ms) > self.max_per_machine:
+        """Distinct ``models`` may share one machine of ``machine_type`` (no override of its
+        capacity): capacity, the per-machine limit and conflicts, from the filter tables."""
+        ms = [int(m) for m in models]
+        tables = self.filter_tables
+        if len(ms) > self.slot_limit_of(machine_type):
+            return False
+        if len(ms) > 1 and tables.conflicts[np.ix_(ms, ms)].sum() > len(ms):
             return False
         used = self.requests[ms].sum(axis=0) if ms else np.zeros(len(self.resource_names))
-        return bool(np.all(used <= self.capacity[machine_type] + TOLERANCE))
+        return bool(tables.fits(used, 0.0, self.capacity[machine_type]))
 
-    def with_objective(self, objective: ObjectiveName, slo_mode: str | None = None) -> Problem:
-        """The same problem with another goal; shares the slowdown cache."""
-        from dataclasses import replace
-
-        return replace(
-            self, objective=objective, slo_mode=slo_mode or self.slo_mode, _cache=self._cache
-        )
+    def slot_limit_of(self, machine_type: int) -> int:
+        """The per-machine replica limit of a machine of ``machine_type`` (no override)."""
+        return self.n_models if self.max_per_machine is None else self.max_per_machine
