@@ -336,7 +336,11 @@ def schema(which: Annotated[str, typer.Argument(help="instance or solution")]) -
 
 
 #: Faces built in their own modules under placement/cli/; each has ``mount(app)``.
-FACES = ("placement.cli.predictor", "placement.cli.cluster")
+FACES = (
+    "placement.cli.predictor",
+    "placement.cli.cluster",
+    "placement.cli.k8s",
+)
 
 
 def _mount_faces() -> None:
