@@ -25,13 +25,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from placement.formats.errors import CrossCheckError
 from placement.formats.instance import Instance, Model, PairwiseEntry, SetwiseEntry, load_json_model
+from placement.formats.limits import Name
 
 #: The kinds of change an event may hold, exactly one per event.
 EVENT_KINDS = ("arrive", "depart", "scale", "down", "up", "load")
 #: Times are seconds (or any unit) from the trace's start; a bound keeps them computable.
 MAX_TIME = 1e12
-
-Name = Annotated[str, Field(min_length=1)]
 
 
 class _Strict(BaseModel):
@@ -86,7 +85,10 @@ class Event(_Strict):
         return next(k for k in EVENT_KINDS if getattr(self, k) is not None)
 
     def dump(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if data.get("arrive", {}).get("avoid") == []:
+            del data["arrive"]["avoid"]  # written as an instance's models[] entry would be
+        return data
 
 
 class Trace(_Strict):
