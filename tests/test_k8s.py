@@ -307,3 +307,49 @@ def test_cli_import_solve_export(tmp_path):
 
 def test_default_resources_cover_cpu_memory_gpu():
     assert DEFAULT_RESOURCES == {"cpu": "vcpus", "memory": "memory_gb", "nvidia.com/gpu": "gpus"}
+
+
+def pods_from_deployments(objects: list[dict], nodes: dict) -> dict:
+    """The pods the Deployments create, bound where their node selectors point, as kubectl
+    prints them."""
+    by_hostname = {n["metadata"]["labels"]["kubernetes.io/hostname"]: n["metadata"]["name"]
+                   for n in nodes["items"]}
+    pods = []
+    for obj in objects:
+        dep = deserialize(obj, "V1Deployment")
+        spec = dep.spec.template.spec
+        spec.node_name = by_hostname[spec.node_selector["kubernetes.io/hostname"]]
+        pods.append(client.V1Pod(
+            api_version="v1", kind="Pod",
+            metadata=client.V1ObjectMeta(name=f"{dep.metadata.name}-7d9f8-x2k4q",
+                                         labels=dep.spec.template.metadata.labels),
+            spec=spec, status=client.V1PodStatus(phase="Running")))
+    return as_kubectl(pods, client.V1PodList)
+
+
+def test_round_trip_export_then_import_gives_the_placement_back():
+    nodes, pods = demo_cluster()
+    inst = import_cluster(Instance.load(DEMO), nodes, pods).instance
+    assignment = {"resnet50#0": "n4", "resnet50#1": "n1", "bert-base#0": "n2",
+                  "yolo-v5#0": "n4", "mobilenet-v2#0": "n1", "mobilenet-v2#1": "n4",
+                  "distilbert#0": "n1"}
+    exported = export_manifests(inst, assignment)
+    again = import_cluster(Instance.load(DEMO), nodes, pods_from_deployments(exported.objects,
+                                                                             nodes)).instance
+    assert again.current == assignment
+    # our own pods never reduce capacity: the machines are what the first import saw, minus
+    # the other tenant, who is gone from this pod list
+    assert again.machine_records()[0].capacity["vcpus"] == pytest.approx(7.91)
+
+
+def test_gpu_requests_are_whole_devices_with_equal_limits():
+    data = json.loads(DEMO.read_text())
+    data["machine_types"][1]["capacity"]["gpus"] = 4
+    data["models"][2]["requests"]["gpus"] = 0.5
+    data["models"][2]["requests"]["gpu_memory_gb"] = 3
+    inst = Instance.model_validate(data)
+    exported = export_manifests(inst, {"yolo-v5#0": "big-1"})
+    resources = exported.objects[0]["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert resources["requests"]["nvidia.com/gpu"] == resources["limits"]["nvidia.com/gpu"] == "1"
+    assert any("gpu_memory_gb" in w for w in exported.warnings)
+    deserialize(exported.objects[0], "V1Deployment")
