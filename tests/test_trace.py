@@ -157,6 +157,15 @@ def test_generated_trace_is_deterministic_replayable_and_covered_by_its_truth():
         assert sum(r.state == "down" for r in s.instance.machine_records()) <= 1
 
 
+def test_generated_trace_options():
+    empty, _ = generate_trace(n_events=3, n_models=4, n_machines=3, seed=1, start="empty")
+    assert empty.instance.current == {} and empty.instance.objective.slo == "soft"
+    hard, _ = generate_trace(n_events=3, n_models=4, n_machines=3, seed=1, slo="hard")
+    assert hard.instance.objective.slo == "hard" and hard.instance.current
+    with pytest.raises(InputError):
+        generate_trace(n_events=3, n_models=4, start="half")
+
+
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "placement.cli.app", *args],
                           capture_output=True, text=True, cwd=cwd, timeout=300,

@@ -91,6 +91,10 @@ def generate_trace_command(
     interference: Annotated[str, typer.Option(help="low, medium or high")] = "medium",
     seed: Annotated[int, typer.Option(min=0, max=MAX_SEED)] = 0,
     truth: Annotated[Path | None, typer.Option(help="where to write the ground truth")] = None,
+    slo: Annotated[str, typer.Option(help="hard or soft SLOs in the instance")] = "soft",
+    start: Annotated[
+        str, typer.Option(help="packed (running where a blind packing put it) or empty")
+    ] = "packed",
 ) -> None:
     """Draw a running cluster and its events (arrivals, departures, scale and load changes,
     machine failures and recoveries) from the model zoo, with the hidden ground truth."""
@@ -100,10 +104,14 @@ def generate_trace_command(
     if interference not in ("low", "medium", "high"):
         raise InputError("--interference", [("$", f"expected low, medium or high, got "
                                                   f"{interference!r}")])
+    for option, value, allowed in (("--slo", slo, ("hard", "soft")),
+                                   ("--start", start, ("packed", "empty"))):
+        if value not in allowed:
+            raise InputError(option, [("$", f"expected {' or '.join(allowed)}, got {value!r}")])
     trace_out, truth_out = check_outputs([("-o", output), ("--truth", truth)])
     trace, hidden = generate_trace(
         n_events=events, n_models=models, n_replicas=replicas, n_machines=machines,
-        n_types=types, load=load, interference=interference, seed=seed,
+        n_types=types, load=load, interference=interference, seed=seed, slo=slo, start=start,
     )
     assert trace_out is not None
     write_json_atomic(trace_out, trace.dump())

@@ -54,11 +54,20 @@ def generate_trace(
     load: float = 0.7,
     interference: str = "medium",
     seed: int = 0,
+    *,
+    slo: str = "soft",
+    start: str = "packed",
 ) -> tuple[Trace, GroundTruth]:
     """A trace of ``n_events`` events on a cluster of ``n_machines`` machines of ``n_types``
     types that starts with ``n_models`` models (``n_replicas`` replicas in all, default one
     per model) at about ``load`` (requested / capacity on vCPUs; the pool of initial and
     arriving models is drawn at ``min(1, load x pool / n_models)``).
+
+    ``slo`` is the instance's SLO mode: ``soft`` by default, since a running cluster meets
+    events that no placement within a move budget can serve without breaking an SLO, and a
+    replay should count those violations rather than stop. ``start``: ``packed`` (the cluster
+    runs where an interference-blind packing put it) or ``empty`` (no ``current``: the first
+    policy places everything).
 
     >>> trace, truth = generate_trace(n_events=10, n_models=6, n_machines=4, seed=3)
     >>> len(trace.events), len(trace.instance.models)
@@ -68,6 +77,11 @@ def generate_trace(
         raise InputError("generate-trace", [("n_events", "expected 0 or more events")])
     if n_models < 2:
         raise InputError("generate-trace", [("n_models", "expected at least 2 models")])
+    if slo not in ("hard", "soft"):
+        raise InputError("generate-trace", [("slo", f"expected hard or soft, got {slo!r}")])
+    if start not in ("packed", "empty"):
+        raise InputError("generate-trace", [("start", f"expected packed or empty, got "
+                                                      f"{start!r}")])
     if n_replicas is not None and n_replicas < n_models:
         raise InputError("generate-trace", [("n_replicas", f"expected at least one replica "
                                              f"per model (>= {n_models})")])
@@ -85,19 +99,20 @@ def generate_trace(
         load=min(1.0, load * pool_size / n_models),
         interference=interference,
         seed=seed,
+        slo=slo,
         name=f"trace-{n_models}m-{n_machines}x{n_types}-{interference}-s{seed}",
     )
     data = pool.dump()
     pool_models = data["models"]
-    start = {m["name"] for m in pool_models[:n_models]}
+    first_models = {m["name"] for m in pool_models[:n_models]}
     initial = {**data, "models": pool_models[:n_models],
-               "interference": _entries_among(data["interference"], start, None)}
+               "interference": _entries_among(data["interference"], first_models, None)}
     trace_instance = Trace.model_validate({"instance": initial}).instance
-    placed = pack(trace_instance)
+    placed = pack(trace_instance) if start == "packed" else None
     if placed is not None:
         initial["current"] = placed
     events = _draw_events(
-        kinds, pool, pool_models[n_models:], start, max_down,
+        kinds, pool, pool_models[n_models:], first_models, max_down,
         np.random.default_rng([seed, _DETAILS]), np.random.default_rng([seed, _TIMES]),
     )
     trace = Trace.model_validate({"instance": initial, "events": events})
