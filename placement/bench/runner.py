@@ -10,7 +10,8 @@ Why it is built the way it is:
   they go to ``replicas.jsonl`` (one line per row, appended and fsynced *before* the row reaches
   ``results.csv``, compacted atomically at the end), so the CSV stays one row per solve.
 * **Parallel, not oversubscribed.** Cases run in a process pool (``jobs`` workers, spawned, so
-  no thread of the parent leaks into a child); every solve gets ``threads=1``.
+  no thread of the parent leaks into a child), or as Ray tasks of one CPU each
+  (``executors.py``, the same worker function); every solve gets ``threads=1``.
 * **Deterministic.** Instances are drawn from their seed; rows are written in suite order,
   whatever order the workers finish in. (Exact solvers stopped by a wall-clock limit can still
   return a different incumbent on a slower machine; their gap says how far from proved.)
@@ -27,12 +28,11 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from placement.bench.executors import Executor, ProcessExecutor
 from placement.bench.suite import Case, Suite, load_suite, run_key
 from placement.formats.files import write_text_atomic
 
@@ -231,13 +231,33 @@ def run_suite(
     progress: bool = True,
     report: bool = True,
     on_row: Callable[[Row], None] | None = None,
+    executor: Executor | None = None,
 ) -> Outcome:
     """Run every pending solve of ``suite`` into ``out_dir`` and write the report.
 
-    >>> run_suite("quick", "bench-out", jobs=2)          # doctest: +SKIP
-
     ``jobs`` and ``time_limit`` override the suite's own; ``jobs=1`` runs in this process
-    (handy under a debugger).
+    (handy under a debugger). ``executor`` runs the solves elsewhere, e.g. as Ray tasks
+    (``placement.bench.executors``); by default a process pool of ``jobs``. A second call
+    on the same folder resumes: nothing is solved again.
+
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "tiny.toml").write_text('''
+    ... name = "tiny"
+    ... [[study]]
+    ... name = "grid"
+    ... sizes = [[6, 3]]
+    ... loads = [0.5]
+    ... interference = ["low"]
+    ... types = 1
+    ... seeds = [0]
+    ... solvers = ["greedy", "exhaustive"]
+    ... ''')
+    >>> done = run_suite(str(folder / "tiny.toml"), folder, jobs=1, progress=False, report=False)
+    >>> done.ran, done.skipped, [row["status"] for row in done.rows]
+    (2, 0, ['feasible', 'optimal'])
+    >>> run_suite(str(folder / "tiny.toml"), folder, jobs=1, progress=False, report=False).ran
+    0
     """
     if isinstance(suite, str):
         suite = load_suite(suite)
@@ -279,11 +299,10 @@ def run_suite(
             write_text_atomic(results_path, results_text(ordered()))
             bar.advance(task, len(results))
 
-        if jobs <= 1:
-            for case, runs in pending:
-                finish(run_case(case, runs))
-        elif pending:
-            _run_pool(pending, jobs, finish)
+        # the same worker function wherever it runs (process pool, Ray), rows in the same files
+        executor = executor or ProcessExecutor(jobs)
+        for results in executor.map_unordered(run_case, pending, initializer=_init_worker):
+            finish(results)
     wall = time.perf_counter() - start
 
     rows = [r for r in ordered() if row_key(r) in order]
@@ -296,27 +315,6 @@ def run_suite(
 
         write_report(suite, out, rows, replicas, ignored=len(foreign))
     return Outcome(out, rows, total, skipped, wall)
-
-
-def _run_pool(pending: list[tuple[Case, list[tuple[str, float]]]], jobs: int,
-              finish: Callable[[list[tuple[Row, list[float]]]], None]) -> None:
-    """Keep ``jobs`` cases in flight; hand each finished one to ``finish`` in the parent."""
-    ctx = get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker) as pool:
-        queue = list(reversed(pending))
-        running: set[Future] = set()
-        try:
-            while queue or running:
-                while queue and len(running) < jobs * 2:
-                    case, runs = queue.pop()
-                    running.add(pool.submit(run_case, case, runs))
-                finished, running = wait(running, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    finish(fut.result())
-        except BaseException:
-            for fut in running:
-                fut.cancel()
-            raise
 
 
 def _progress(enabled: bool):

@@ -167,9 +167,11 @@ class TruthFile(_Strict):
 class GroundTruth:
     """The true slowdown of any co-location set (a SlowdownSource).
 
-    >>> truth = GroundTruth.load("demo.truth.json")                      # doctest: +SKIP
-    >>> truth.slowdown("resnet50", frozenset({"bert-base"}), "cpu-8")     # doctest: +SKIP
-    1.27
+    >>> truth = GroundTruth.load("instances/paper-7types.truth.json")  # from the repository root
+    >>> round(truth.slowdown("googlenet", frozenset({"bert-large"}), "cpu-16"), 3)
+    1.143
+    >>> round(truth.slowdown("googlenet", frozenset({"bert-large", "lenet"}), "cpu-16"), 3)
+    1.18
     """
 
     def __init__(
