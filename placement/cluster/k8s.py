@@ -133,7 +133,8 @@ def import_cluster(
             if node in allocatable:
                 used = _pod_requests(pod, resources, pods_source, where)
                 for k, v in used.items():
-                    allocatable[node][k] = allocatable[node].get(k, Decimal(0)) - v
+                    if k in allocatable[node]:  # a resource the node does not list keeps the type's
+                        allocatable[node][k] -= v
             continue
         rid = _replica_id(labels, pods_source, where)
         if node is None:
