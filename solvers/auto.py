@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
+from solvers.exact.columns import ENUMERATION_SECONDS, count_configurations
 from solvers.problem import Problem
 from solvers.result import Result
 
 #: Up to this many capacity-feasible machine configurations (and as many as can be enumerated
-#: in 35% of the time limit, see ``solvers.exact.configurations.ENUMERATION_SECONDS``) the
+#: in 35% of the time limit, see ``solvers.exact.columns.ENUMERATION_SECONDS``) the
 #: configuration MILP is solved over every column and, measured on generated instances
 #: (benchmarks/results/exact), HiGHS proves optimality well within 60 s: 20x6 < 0.5 s,
 #: 40x12 (~10k configurations) 1-7 s, 80x24 (~93k) 7-20 s including the enumeration.
@@ -18,30 +19,14 @@ EXACT_CONFIGURATIONS = 200_000
 EXACT_MIN_SECONDS = 2.0
 
 
-def count_configurations(problem: Problem, limit: int) -> int | None:
-    """Capacity-feasible configurations over all types, or None beyond ``limit`` (cheap: no
-    slowdown is evaluated; at most ``limit`` DFS nodes)."""
-    from solvers.exact.configurations import TooMany, _subsets
-
-    budget = [0]
-    try:
-        for t in range(problem.n_types):
-            for _ in _subsets(problem, t, limit, budget, time.perf_counter() + 1.0):
-                pass
-    except TooMany:
-        return None
-    return budget[0]
-
-
 def choose(problem: Problem, time_limit: float) -> tuple[str, str]:
     """(solver name, reason). The exact configuration MILP where it proves optimality within
     the limit (few configurations), local search beyond."""
     size = f"{problem.n_replicas} replicas x {problem.n_machines} machines"
     if time_limit >= EXACT_MIN_SECONDS:
-        from solvers.exact.configurations import ENUMERATION_SECONDS
-
         limit = min(EXACT_CONFIGURATIONS, int(0.35 * time_limit / ENUMERATION_SECONDS))
-        count = count_configurations(problem, limit)
+        # cheap: no slowdown is evaluated; at most ``limit`` DFS nodes, at most a second
+        count = count_configurations(problem, limit, time.perf_counter() + 1.0)
         if count is not None:
             return "milp", (
                 f"{size}, {count} machine configurations: the exact configuration MILP (HiGHS) "

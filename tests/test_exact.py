@@ -389,8 +389,8 @@ def test_truncated_pricing_still_bounds_the_minimum(compose: str) -> None:
     """Partial pricing: a search cut short after any number of nodes returns a value at most
     the exhaustive search's exact minimum reduced cost (the frontier's bound covers what it did
     not see), so the Lagrangian bound of every round is proved."""
-    from solvers.exact.colgen import PricingStats, TypePricer
-    from solvers.exact.configurations import Configurations
+    from solvers.exact.columns import Configurations
+    from solvers.exact.pricing import PricingStats, TypePricer
 
     rng = np.random.default_rng(7)
     checked = 0
@@ -400,23 +400,20 @@ def test_truncated_pricing_still_bounds_the_minimum(compose: str) -> None:
         problem = compile_problem(instance)
         for t in range(problem.n_types):
             pricer = TypePricer(problem, t, None)
-            pricer.caps_apply_max = None
             if pricer.k == 0:
                 continue
             for _ in range(3):
                 pi = rng.uniform(-0.05, 0.4, problem.n_models)
                 alpha = {"mean_degradation": 1.0}
-                exact, _sets, done = pricer.price(pi, 0.0, alpha, Configurations(),
-                                                  node_budget=10**9, deadline=1e18,
-                                                  stats=PricingStats())
-                assert done
+                exact = pricer.price(pi, 0.0, alpha, Configurations(), node_budget=10**9,
+                                     deadline=1e18, stats=PricingStats())
+                assert exact.complete
                 for budget in (1, 2, 3, 5, 8, 13, 40):
-                    lower, _s, finished = pricer.price(pi, 0.0, alpha, Configurations(),
-                                                       node_budget=budget, deadline=1e18,
-                                                       stats=PricingStats())
-                    assert lower <= exact + 1e-12, (seed, t, budget, lower, exact)
-                    if finished:
-                        assert lower == pytest.approx(exact, abs=1e-12)
+                    cut = pricer.price(pi, 0.0, alpha, Configurations(), node_budget=budget,
+                                       deadline=1e18, stats=PricingStats())
+                    assert cut.lower <= exact.lower + 1e-12, (seed, t, budget, cut, exact)
+                    if cut.complete:
+                        assert cut.lower == pytest.approx(exact.lower, abs=1e-12)
                 checked += 1
     assert checked > 0
 

@@ -1,211 +1,256 @@
-"""``cpsat``: the configuration master (see :mod:`solvers.exact.configurations`) with OR-Tools CP-SAT.
+"""``cpsat``: the configuration master (:mod:`solvers.exact.master`) on OR-Tools CP-SAT.
 
-CP-SAT wants integer coefficients. Costs are scaled and rounded *down*, so the scaled optimum's
-bound divided by the scale is still a proved lower bound on the true goal; the scale is as large
-as int64 arithmetic safely allows (the whole objective below ~1e12), which keeps the rounding
-far under :data:`~solvers.result.OPTIMALITY_GAP`. The objective itself is always recomputed by
-the evaluator from the assignment.
+CP-SAT wants integer coefficients. Real ones (earlier goals' rows, the stage's costs, the max
+goal's values) are scaled and rounded *down*, so the scaled optimum's bound divided by the scale
+is still a proved lower bound on the true goal; the scale is as large as int64 arithmetic safely
+allows (the whole objective below ~1e12), which keeps the rounding far under
+:data:`~solvers.result.OPTIMALITY_GAP`. The objective itself is always recomputed by the
+evaluator from the assignment.
 
-Determinism: ``random_seed`` is the seed; with one worker CP-SAT is deterministic, with several
-we set ``interleave_search`` so the workers run interleaved in one deterministic schedule. A
-wall-clock time limit can still cut the search at a different point on a loaded machine, so
-bit-identical answers are guaranteed only for solves that finish before the limit.
+Determinism: ``random_seed`` is derived from the seed; with one worker CP-SAT is deterministic,
+with several we set ``interleave_search`` so the workers run interleaved in one deterministic
+schedule. A wall-clock time limit can still cut the search at a different point on a loaded
+machine, so bit-identical answers are guaranteed only for solves that finish before the limit.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from ortools.sat.python import cp_model
 
-from solvers.exact.configurations import (
-    Configurations,
-    MasterBackend,
-    StageOutcome,
-    column_upper_bounds,
-    fixed_slack,
-    solve_exact,
-    stage_coefficients,
-)
+from solvers.exact.backend import StageOutcome, translate_status
+from solvers.exact.columns import DEFAULT_MAX_CONFIGURATIONS
+from solvers.exact.driver import ExactOptions, solve_exact
+from solvers.exact.master import Master
 from solvers.problem import Problem
-from solvers.result import Result
+from solvers.result import Result, SolverInputError, Status
 
 #: Largest scaled objective we let CP-SAT see (doubles in its LP stay exact far beyond this).
 MAX_SCALED_TOTAL = 1e12
+#: CP-SAT's ``random_seed`` is an int32; any seed in [0, 2**63) maps into [0, 2**31).
+SEED_MODULUS = 2**31
+
+#: Set-partitioning masters have thousands of columns and few rows: CP-SAT's full presolve and
+#: probing spend most of the limit on them for no gain (measured on 40x12: 14 s of presolve,
+#: then 4 s of probing), so presolve is off.
+DEFAULT_PARAMS: dict[str, Any] = {"cp_model_presolve": False}
+
+#: CP-SAT's status in the one vocabulary (MODEL_INVALID: a bug of ours, reported as unknown).
+STATUS: dict[int, Status] = {
+    cp_model.OPTIMAL: Status.OPTIMAL,
+    cp_model.FEASIBLE: Status.FEASIBLE,
+    cp_model.INFEASIBLE: Status.INFEASIBLE,
+    cp_model.UNKNOWN: Status.UNKNOWN,
+    cp_model.MODEL_INVALID: Status.UNKNOWN,
+}
 
 
-def _scale(coef: np.ndarray, ub: np.ndarray) -> float:
+def integer_scale(coef: np.ndarray, ub: np.ndarray) -> float:
+    """The factor real coefficients are multiplied by before rounding down: as large as keeps
+    ``sum |coef| ub`` below :data:`MAX_SCALED_TOTAL` (at most 1e9 per unit)."""
     total = float(np.abs(coef) @ ub) if coef.size else 0.0
     if total <= 0:
         return 1.0
     return min(1e9, MAX_SCALED_TOTAL / total)
 
 
-#: Set-partitioning masters have thousands of columns and few rows: CP-SAT's full presolve and
-#: probing spend most of the limit on them for no gain (measured on 40x12: 14 s of presolve,
-#: then 4 s of probing), so both are kept short.
-DEFAULT_PARAMS: dict = {"cp_model_presolve": False}
-
-
 class _Incumbents(cp_model.CpSolverSolutionCallback):
     """Records when each improving solution appeared (for time-to-quality figures)."""
 
-    def __init__(self, scale: float) -> None:
+    def __init__(self, scale: float, start: float) -> None:
         super().__init__()
         self.scale = scale
-        self.start = time.perf_counter()
+        self.start = start
         self.seen: list[tuple[float, float]] = []
 
     def on_solution_callback(self) -> None:
         self.seen.append((time.perf_counter() - self.start, self.ObjectiveValue() / self.scale))
 
 
-class CpSatMaster(MasterBackend):
+# ---------------------------------------------------------------------------- translation
+def add_columns(model: cp_model.CpModel, master: Master) -> list[cp_model.IntVar]:
+    """One integer variable per configuration, within its bounds."""
+    return [model.new_int_var(0, int(ub), f"x{c}") for c, ub in enumerate(master.upper)]
+
+
+def add_rows(model: cp_model.CpModel, master: Master, x: list) -> None:
+    """Every row of the master: integral rows as they are, real ones scaled (rounded down, the
+    right side rounded past the rounding of any solution)."""
+    rows = master.rows
+    for r, (cols, coefs) in enumerate(master.row_entries()):
+        lower, upper = float(rows.lower[r]), float(rows.upper[r])
+        if not cols.size and lower <= 0 <= upper:
+            continue  # a type no configuration uses
+        if rows.integral[r]:
+            add_integral_row(model, x, cols, coefs, lower, upper)
+        else:
+            add_scaled_row(model, x, master.n_columns, cols, coefs, upper)
+
+
+def add_integral_row(
+    model: cp_model.CpModel, x: list, cols: np.ndarray, coefs: np.ndarray, lower: float,
+    upper: float,
+) -> None:
+    """``lower <= sum coef x <= upper`` with integer coefficients and bounds."""
+    if np.all(coefs == 1.0):
+        expr = sum(x[c] for c in cols.tolist())
+    else:
+        expr = sum(int(v) * x[c] for c, v in zip(cols.tolist(), coefs.tolist(), strict=True))
+    if lower == upper:
+        model.add(expr == int(lower))
+    elif math.isinf(lower):
+        model.add(expr <= int(upper))
+    elif math.isinf(upper):
+        model.add(expr >= int(lower))
+    else:
+        model.add_linear_constraint(expr, int(lower), int(upper))
+
+
+def add_scaled_row(
+    model: cp_model.CpModel, x: list, n_columns: int, cols: np.ndarray, coefs: np.ndarray,
+    upper: float,
+) -> None:
+    """``sum coef x <= upper`` with real coefficients (an earlier goal fixed): scaled up and
+    rounded down; each used column loses < 1 unit to flooring, so a solution of true value
+    <= upper has scaled value <= upper * scale: allow it exactly, no more."""
+    dense = np.zeros(n_columns)
+    dense[cols] = coefs
+    scale = integer_scale(dense, np.ones_like(dense))
+    scaled = np.floor(dense * scale).astype(np.int64)
+    limit = math.floor(upper * scale + 1e-9)
+    model.add(sum(int(scaled[c]) * x[c] for c in range(n_columns) if scaled[c] != 0) <= limit)
+
+
+def add_linear_objective(model: cp_model.CpModel, master: Master, x: list) -> float:
+    """Minimize the scaled, floor-rounded costs; the scale."""
+    scale = integer_scale(master.cost, master.upper)
+    scaled = np.floor(master.cost * scale).astype(np.int64)
+    model.minimize(sum(int(scaled[c]) * x[c] for c in range(len(x)) if scaled[c] != 0))
+    return scale
+
+
+def add_max_objective(model: cp_model.CpModel, master: Master, x: list) -> float:
+    """Minimize z >= the worst value of every configuration in use (epigraph of the max, each
+    bound enforced by an indicator); the scale."""
+    worst = master.worst
+    assert worst is not None
+    scale = integer_scale(worst, np.ones_like(worst))
+    scaled = np.floor(worst * scale).astype(np.int64)
+    z = model.new_int_var(0, int(scaled.max(initial=0)), "max_degradation")
+    for c in range(len(x)):
+        if scaled[c] > 0 and master.upper[c] > 0:
+            used = model.new_bool_var(f"u{c}")
+            model.add(x[c] <= int(master.upper[c]) * used)
+            model.add(z >= int(scaled[c])).only_enforce_if(used)
+    model.minimize(z)
+    return scale
+
+
+class CpSatBackend:
+    """Solves a master with CP-SAT."""
+
     name = "cp-sat"
 
     def __init__(
-        self, seed: int, threads: int, log: bool = False, params: dict | None = None
+        self, seed: int, threads: int, log: bool = False, params: Mapping[str, Any] | None = None
     ) -> None:
         self.params = dict(DEFAULT_PARAMS if params is None else params)
         self.seed = seed
         self.threads = max(1, int(threads))
         self.log = log
 
-    def solve_stage(
-        self,
-        problem: Problem,
-        configs: Configurations,
-        stage: str,
-        fixed: list[tuple[str, float]],
-        hint: dict[int, int] | None,
-        time_limit: float,
+    def solve(
+        self, master: Master, hint: dict[int, int] | None, time_limit: float
     ) -> StageOutcome:
         build_start = time.perf_counter()
         model = cp_model.CpModel()
-        ub = column_upper_bounds(problem, configs)
-        worst = np.asarray(configs.max_degradation, dtype=float)
-        # an earlier max_degradation goal is fixed by forbidding the columns above it
-        for name, value in fixed:
-            if name == "max_degradation":
-                ub = np.where(worst > value + fixed_slack(name, value), 0, ub)
-        x = [model.new_int_var(0, int(ub[c]), f"x{c}") for c in range(len(configs))]
-        add_coverage(model, problem, configs, x)
-        add_machine_counts(model, problem, configs, x)
-        for name, value in fixed:
-            if name != "max_degradation":
-                coef = stage_coefficients(problem, configs, name)
-                add_fixed_goal(model, coef, x, value + fixed_slack(name, value))
-        if stage == "max_degradation":
-            scale = _scale(worst, np.ones_like(worst))
-            z = add_max_degradation(model, configs, x, ub, worst, scale)
-            model.minimize(z)
+        x = add_columns(model, master)
+        add_rows(model, master, x)
+        if master.worst is None:
+            scale = add_linear_objective(model, master, x)
         else:
-            coef = stage_coefficients(problem, configs, stage)
-            scale = _scale(coef, ub)
-            scaled = np.floor(coef * scale).astype(np.int64)
-            model.minimize(sum(int(scaled[c]) * x[c] for c in range(len(x)) if scaled[c] != 0))
+            scale = add_max_objective(model, master, x)
         if hint:
             for c in range(len(x)):
                 model.add_hint(x[c], int(hint.get(c, 0)))
 
         solver = cp_model.CpSolver()
-        params = solver.parameters
-        # building the model is part of the caller's limit too
-        params.max_time_in_seconds = max(0.05, time_limit - (time.perf_counter() - build_start))
+        self.configure(solver.parameters, time_limit - (time.perf_counter() - build_start))
+        callback = _Incumbents(scale, build_start)  # incumbent times from the stage's start
+        native = solver.solve(model, callback)
+        has_solution = native in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+        status = translate_status(STATUS, native, has_solution)
+        info = {"cp_sat_status": solver.status_name(native), "scale": scale}
+        if native == cp_model.MODEL_INVALID:
+            info["error"] = f"CP-SAT refused the model: {model.validate()}"
+        if not status.solved:
+            return StageOutcome(status, info=info)
+        counts = {c: int(solver.value(x[c])) for c in range(len(x))}
+        counts = {c: k for c, k in counts.items() if k > 0}
+        # floor-rounded costs: scaled bound / scale is a valid bound on the true goal
+        bound = float(solver.best_objective_bound) / scale
+        return StageOutcome(status, counts, bound, callback.seen, info=info)
+
+    def configure(self, params, time_limit: float) -> None:
+        """Time limit (what is left after building), workers, seed, logging, extra params."""
+        params.max_time_in_seconds = max(0.05, time_limit)
         params.num_workers = self.threads
-        params.random_seed = int(self.seed)
+        params.random_seed = int(self.seed) % SEED_MODULUS
         if self.threads > 1:
             params.interleave_search = True
         params.log_search_progress = self.log
         for key, value in self.params.items():
             setattr(params, key, value)
-        callback = _Incumbents(scale)
-        callback.start = build_start  # incumbent times from the stage's start
-        status = solver.solve(model, callback)
-        info = {"cp_sat_status": solver.status_name(status), "scale": scale}
-        if status == cp_model.INFEASIBLE:
-            return StageOutcome(None, False, True, None, info=info)
-        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            return StageOutcome(None, False, False, None, info=info)
-        counts = {c: int(solver.value(x[c])) for c in range(len(x))}
-        counts = {c: k for c, k in counts.items() if k > 0}
-        # floor-rounded costs: scaled bound / scale is a valid bound on the true goal
-        bound = float(solver.best_objective_bound) / scale
-        return StageOutcome(
-            counts, status == cp_model.OPTIMAL, False, bound, callback.seen, info=info
-        )
 
 
-def add_fixed_goal(model: cp_model.CpModel, coef: np.ndarray, x: list, rhs: float) -> None:
-    """sum coef x <= rhs for an earlier goal, in integers: coefficients are scaled up (rounded
-    down) and the right side rounded up past the rounding error of any solution."""
-    scale = _scale(coef, np.ones_like(coef))
-    scaled = np.floor(coef * scale).astype(np.int64)
-    # each used column loses < 1 unit to flooring, so a solution of true value <= rhs has
-    # scaled value <= rhs*scale; allow it exactly, no more
-    limit = math.floor(rhs * scale + 1e-9)
-    model.add(sum(int(scaled[c]) * x[c] for c in range(len(x)) if scaled[c] != 0) <= limit)
-
-
-def add_coverage(
-    model: cp_model.CpModel, problem: Problem, configs: Configurations, x: list
-) -> None:
-    """Every replica placed exactly once, replicas of a model on distinct machines."""
-    by_model: list[list[int]] = [[] for _ in range(problem.n_models)]
-    for c, members in enumerate(configs.members):
-        for m in members:
-            by_model[m].append(c)
-    for m, count in enumerate(problem.replicas_per_model):
-        model.add(sum(x[c] for c in by_model[m]) == int(count))
-
-
-def add_machine_counts(
-    model: cp_model.CpModel, problem: Problem, configs: Configurations, x: list
-) -> None:
-    """No more machines of a type in use than the instance has."""
-    by_type: list[list[int]] = [[] for _ in range(problem.n_types)]
-    for c, t in enumerate(configs.types):
-        by_type[t].append(c)
-    for t, count in enumerate(problem.machines_per_type):
-        if by_type[t]:
-            model.add(sum(x[c] for c in by_type[t]) <= int(count))
-
-
-def add_max_degradation(
-    model: cp_model.CpModel,
-    configs: Configurations,
-    x: list,
-    ub: np.ndarray,
-    worst: np.ndarray,
-    scale: float,
-) -> cp_model.IntVar:
-    """z >= worst degradation of every configuration in use (epigraph of the max)."""
-    scaled = np.floor(worst * scale).astype(np.int64)
-    z = model.new_int_var(0, int(scaled.max(initial=0)), "max_degradation")
-    for c in range(len(x)):
-        if scaled[c] > 0 and ub[c] > 0:
-            used = model.new_bool_var(f"u{c}")
-            model.add(x[c] <= int(ub[c]) * used)
-            model.add(z >= int(scaled[c])).only_enforce_if(used)
-    return z
+def check_cp_params(params: Mapping[str, Any] | None) -> None:
+    """Every key must be a CP-SAT parameter (``cp_params={"bogus": 1}`` is refused up front)."""
+    if params is None:
+        return
+    known = {f.name for f in cp_model.sat_parameters_pb2.SatParameters.DESCRIPTOR.fields}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise SolverInputError(f"cp_params: {', '.join(unknown)} not CP-SAT parameters")
 
 
 def cpsat(
-    problem: Problem, *, time_limit: float, seed: int = 0, threads: int = 1, **options
+    problem: Problem,
+    *,
+    time_limit: float,
+    seed: int = 0,
+    threads: int = 1,
+    route: str = "auto",
+    max_configurations: int = DEFAULT_MAX_CONFIGURATIONS,
+    cg_share: float = 0.6,
+    pricing_nodes: int = 20_000,
+    warm_start: bool = True,
+    warm_start_seconds: float | None = None,
+    log: bool = False,
+    cp_params: Mapping[str, Any] | None = None,
+    starters: Sequence[Callable[..., Result]] = (),
+    seeders: Sequence[Callable[..., Result]] = (),
 ) -> Result:
-    """Exact placement by CP-SAT over every machine configuration.
+    """Exact placement by CP-SAT over every machine configuration (or column generation beyond
+    ``max_configurations``; see docs/formulations.md for every option).
 
     Example::
 
         result = cpsat(problem, time_limit=10, seed=0)
         result.status, result.objective, result.bound
     """
-    backend = CpSatMaster(
-        seed, threads, log=bool(options.pop("log", False)), params=options.pop("cp_params", None)
+    options = ExactOptions(
+        route=route, max_configurations=max_configurations, cg_share=cg_share,
+        pricing_nodes=pricing_nodes, warm_start=warm_start,
+        warm_start_seconds=warm_start_seconds, starters=tuple(starters), seeders=tuple(seeders),
     )
+    check_cp_params(cp_params)
+    backend = CpSatBackend(seed, threads, log=bool(log), params=cp_params)
     return solve_exact(
         problem, backend, solver="cpsat", time_limit=time_limit, seed=seed, threads=threads,
-        **options,
+        options=options,
     )

@@ -1,0 +1,294 @@
+"""The exact solvers' one path: diagnose, build the columns, warm start, solve the lexicographic
+stages (each master built once and handed to a backend), map the column counts back to an
+assignment, and recompute every figure with the one evaluator.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from solvers.diagnosis import diagnose, no_solution_message
+from solvers.exact.backend import MasterBackend, StageOutcome
+from solvers.exact.columns import (
+    DEFAULT_MAX_CONFIGURATIONS,
+    ENUMERATION_SECONDS,
+    Configurations,
+    add_machine_contents,
+    enumerate_configurations,
+    is_configuration,
+    machine_contents,
+)
+from solvers.exact.goals import stage_value, stages, strictly_better, trivial_bound
+from solvers.exact.master import build_master
+from solvers.exact.price_and_branch import column_generation_stage
+from solvers.metrics import evaluate_assignment, sort_key, violations
+from solvers.problem import Problem
+from solvers.result import OPTIMALITY_GAP, Result, SolverInputError, Status, relative_gap
+
+ROUTES = ("auto", "enumerate", "cg")
+#: Each stage but the last gets this share of what is left of the limit.
+STAGE_SHARE = 0.7
+
+
+@dataclass(frozen=True)
+class ExactOptions:
+    """The options ``cpsat`` and ``milp`` share (docs/formulations.md), checked on creation."""
+
+    route: str = "auto"  # "enumerate": every column; "cg": column generation; "auto": by size
+    max_configurations: int = DEFAULT_MAX_CONFIGURATIONS  # enumeration limit
+    cg_share: float = 0.6  # share of a stage's time for column generation before the master
+    pricing_nodes: int = 20_000  # DFS nodes per type in a budgeted pricing round
+    warm_start: bool = True  # start from the first feasible ``starters`` answer
+    warm_start_seconds: float | None = None  # None: 10% of the limit (15% for column generation)
+    starters: tuple[Callable[..., Result], ...] = ()  # warm starts, tried in order
+    seeders: tuple[Callable[..., Result], ...] = ()  # heuristics seeding column generation
+
+    def __post_init__(self) -> None:
+        if self.route not in ROUTES:
+            raise SolverInputError(
+                f"route must be one of {', '.join(ROUTES)} (got {self.route!r})"
+            )
+        _check_number("max_configurations", self.max_configurations, 1, integer=True)
+        _check_number("cg_share", self.cg_share, 0.0, 1.0)
+        _check_number("pricing_nodes", self.pricing_nodes, 1, integer=True)
+        if self.warm_start_seconds is not None:
+            _check_number("warm_start_seconds", self.warm_start_seconds, 0.0)
+        if not isinstance(self.warm_start, bool):
+            raise SolverInputError(f"warm_start must be true or false (got {self.warm_start!r})")
+
+
+def _check_number(
+    name: str, value: object, low: float, high: float | None = None, *, integer: bool = False
+) -> None:
+    kind = int if integer else (int, float)
+    ok = isinstance(value, kind) and not isinstance(value, bool)
+    ok = ok and math.isfinite(value) and value >= low and (high is None or value <= high)
+    if not ok:
+        where = f">= {low:g}" if high is None else f"in [{low:g}, {high:g}]"
+        raise SolverInputError(
+            f"{name} must be {'an integer' if integer else 'a number'} {where} (got {value!r})"
+        )
+
+
+# ---------------------------------------------------------------------------- warm start
+def warm_start(
+    problem: Problem,
+    time_limit: float,
+    seed: int,
+    threads: int,
+    starters: Sequence[Callable[..., Result]],
+) -> np.ndarray | None:
+    """The first feasible assignment of ``starters`` (solver functions, tried in order: local
+    search, then greedy, as :mod:`solvers.catalog` composes them); hints and fallback."""
+    for starter in starters:
+        result = starter(problem, time_limit=time_limit, seed=seed, threads=threads)
+        if result.assignment is not None and not violations(problem, result.assignment):
+            return np.asarray(result.assignment, dtype=np.int64)
+    return None
+
+
+def heuristic_assignments(
+    problem: Problem, seed: int, seeders: Sequence[Callable[..., Result]]
+) -> list[np.ndarray]:
+    """Cheap heuristics' assignments (``seeders``: greedy, least-loaded, first-fit, as
+    :mod:`solvers.catalog` composes them) that place everyone: their machines' contents seed the
+    restricted master of column generation."""
+    out = []
+    for seeder in seeders:
+        result = seeder(problem, time_limit=5.0, seed=seed)
+        if result.assignment is not None and np.all(np.asarray(result.assignment) >= 0):
+            out.append(np.asarray(result.assignment, dtype=np.int64))
+    return out
+
+
+# ---------------------------------------------------------------------------- mapping
+def assignment_from_counts(
+    problem: Problem, configs: Configurations, counts: dict[int, int]
+) -> np.ndarray:
+    """A replica -> machine assignment realizing ``counts`` (column -> machines using it).
+
+    Machines of a type are interchangeable, so each type's machines are filled in index order;
+    a configuration holds each model once, so a model's replicas land on distinct machines."""
+    assignment = np.full(problem.n_replicas, -1, dtype=np.int64)
+    free_machines = {
+        t: list(np.flatnonzero(problem.machine_type == t)[::-1]) for t in range(problem.n_types)
+    }
+    free_replicas = {
+        m: list(np.flatnonzero(problem.replica_model == m)[::-1]) for m in range(problem.n_models)
+    }
+    for c in sorted(counts):
+        for _ in range(int(counts[c])):
+            n = free_machines[configs.types[c]].pop()
+            for m in configs.members[c]:
+                assignment[free_replicas[m].pop()] = n
+    return assignment
+
+
+def counts_from_assignment(
+    problem: Problem, configs: Configurations, assignment: np.ndarray
+) -> dict[int, int] | None:
+    """Column counts of an assignment (adding its configurations as columns), or None when the
+    assignment is not a valid point of the master (e.g. it breaks a hard SLO or a capacity)."""
+    counts: dict[int, int] = {}
+    if np.any(np.asarray(assignment) < 0):
+        return None
+    for t, models in machine_contents(problem, assignment):
+        if not is_configuration(problem, t, models):
+            return None
+        c = configs.add(problem, t, models)
+        if c is None:
+            return None
+        counts[c] = counts.get(c, 0) + 1
+    return counts
+
+
+# ---------------------------------------------------------------------------- columns
+def initial_columns(
+    problem: Problem, options: ExactOptions, time_limit: float, start: float
+) -> Configurations | None:
+    """Every column when the route allows and they are few enough; else None (column
+    generation)."""
+    if options.route == "cg":
+        return None
+    limit = options.max_configurations
+    if options.route == "auto":
+        # enumeration evaluates every configuration's slowdowns (~ENUMERATION_SECONDS each):
+        # beyond what fits in a share of the limit, column generation does better
+        limit = min(limit, max(1000, int(0.35 * time_limit / ENUMERATION_SECONDS)))
+    return enumerate_configurations(
+        problem, max_configurations=limit,
+        deadline=start + (0.6 if options.route == "enumerate" else 0.4) * time_limit,
+    )
+
+
+# ---------------------------------------------------------------------------- the driver
+def solve_exact(
+    problem: Problem,
+    backend: MasterBackend,
+    *,
+    solver: str,
+    time_limit: float,
+    seed: int,
+    threads: int,
+    options: ExactOptions,
+) -> Result:
+    """The exact solvers' common path (module docstring); ``backend`` solves each master."""
+    start = time.perf_counter()
+    deadline = start + time_limit
+    info: dict = {"solver": solver, "backend": backend.name}
+
+    def done(status: Status, assignment: np.ndarray | None, **kw) -> Result:
+        return Result(status, assignment, seconds=time.perf_counter() - start, info=info, **kw)
+
+    reasons = diagnose(problem)
+    if reasons:
+        info["diagnosis"] = reasons
+        return done(Status.INFEASIBLE, None)
+
+    configs = initial_columns(problem, options, time_limit, start)
+    info["route"] = "enumerated" if configs is not None else "column-generation"
+    # large instances lean on the warm start (its columns keep the restricted master feasible)
+    share = 0.1 if configs is not None else 0.15
+    warm_budget = (
+        options.warm_start_seconds if options.warm_start_seconds is not None
+        else min(20.0, share * time_limit)
+    )
+    warm = None
+    if options.warm_start:
+        warm = warm_start(problem, warm_budget, seed, threads, options.starters)
+    if configs is None:
+        configs = Configurations()
+        # heuristics' machine contents as columns: the integer master is then feasible
+        # whenever one of them is
+        for assignment in heuristic_assignments(problem, seed, options.seeders):
+            add_machine_contents(problem, configs, assignment)
+        add_machine_contents(problem, configs, warm)
+    hint = counts_from_assignment(problem, configs, warm) if warm is not None else None
+    if warm is not None and hint is None:
+        warm = None  # the evaluator accepted it, the master would not: do not trust it
+    info["warm_start"] = warm is not None
+
+    plan = stages(problem)
+    fixed: list[tuple[str, float]] = []
+    counts: dict[int, int] | None = None
+    outcomes: dict[str, StageOutcome] = {}
+    all_proved = True
+    for i, stage in enumerate(plan):
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0.05 and counts is not None:
+            all_proved = False
+            break
+        share = remaining if i == len(plan) - 1 else remaining * STAGE_SHARE
+        stage_start = time.perf_counter() - start
+        if configs.complete:
+            master = build_master(problem, configs, stage, fixed)
+            out = backend.solve(master, hint, max(0.05, share))
+        else:
+            out = column_generation_stage(
+                problem, configs, backend, stage, fixed, hint, max(0.05, share),
+                cg_share=options.cg_share, pricing_nodes=options.pricing_nodes,
+            )
+        out.incumbents = [(stage_start + s, v) for s, v in out.incumbents]
+        outcomes[stage] = out
+        if out.infeasible and counts is None:
+            if configs.complete:
+                info["diagnosis"] = no_solution_message(problem, [], proved=True)
+                return done(Status.INFEASIBLE, None)
+            break
+        if out.counts is None:
+            all_proved = False
+            break
+        counts = hint = out.counts
+        fixed.append((stage, stage_value(problem, configs, stage, counts)))
+        if not out.proved:
+            all_proved = False
+            break
+    info["columns"] = len(configs)
+    info["stages"] = {
+        s: {"proved": o.proved, "bound": o.bound, **o.info} for s, o in outcomes.items()
+    }
+    primary = outcomes.get(problem.objective)
+    if primary is not None:
+        info["incumbents"] = primary.incumbents
+
+    assignment = assignment_from_counts(problem, configs, counts) if counts is not None else None
+    if assignment is not None and violations(problem, assignment):
+        info["master_error"] = violations(problem, assignment)[:5]
+        assignment = None
+    if warm is not None and (
+        assignment is None
+        or strictly_better(
+            sort_key(problem, evaluate_assignment(problem, warm)),
+            sort_key(problem, evaluate_assignment(problem, assignment)),
+        )
+    ):
+        # a time-limited master may end worse than its own hint; never return worse than it
+        assignment, all_proved = warm, False
+        info["returned_warm_start"] = True
+    if assignment is None:
+        errors = [o.info["error"] for o in outcomes.values() if o.info.get("error")]
+        info["diagnosis"] = errors + no_solution_message(problem, [], proved=False)
+        return done(Status.UNKNOWN, None)
+
+    metrics = evaluate_assignment(problem, assignment)
+    objective = metrics.objective(problem.objective)
+    bound = trivial_bound(problem)
+    # a stage's bound is valid lexicographically only if every earlier stage was proved
+    earlier_proved = all(
+        outcomes.get(s) is not None and outcomes[s].proved
+        for s in plan[: plan.index(problem.objective)]
+    )
+    if primary is not None and primary.bound is not None and earlier_proved:
+        bound = max(bound, primary.bound)
+    if bound > objective:
+        info["bound_clamped"] = bound  # rounding only; a real excess would be a bug
+        bound = objective
+    gap = relative_gap(objective, bound)
+    optimal = all_proved and gap <= OPTIMALITY_GAP
+    status = Status.OPTIMAL if optimal else Status.FEASIBLE
+    return done(status, assignment, objective=objective, bound=bound, gap=gap)
