@@ -24,6 +24,7 @@ from placement.synthetic.drafts import (
 )
 from placement.synthetic.truth import GroundTruth, truth_from_zoo
 from placement.synthetic.zoo import MACHINE_TYPES
+from solvers.objectives import TOLERANCE
 
 
 def fits_on_machine(
@@ -33,9 +34,9 @@ def fits_on_machine(
 
     Not the solvers' filter (``solvers.problem.Problem``): measured sets are drawn from a
     machine type's catalog capacity before any instance or Problem exists. The tolerance is
-    the solvers' (``solvers.problem.TOLERANCE``, 1e-9), so a set drawn here fits there."""
+    the solvers' one (:data:`solvers.objectives.TOLERANCE`), so a set drawn here fits there."""
     return all(
-        sum(requests[n].get(r, 0.0) for n in names) <= capacity.get(r, 0.0) + 1e-9
+        sum(requests[n].get(r, 0.0) for n in names) <= capacity.get(r, 0.0) + TOLERANCE
         for r in {r for n in names for r in requests[n]}
     )
 
@@ -138,8 +139,8 @@ def _meet_slos_on(instance: Instance, assignment: dict[str, str]) -> None:
 
     The slowdowns come from the one slowdown function (:class:`Interference`); the latency
     check is not the evaluator's (:func:`placement.evaluate.evaluate`) on purpose: the
-    evaluator meets an SLO within a tolerance of 1e-9 and rounds its figures to 9 decimals,
-    while every generated file so far raised an SLO from the exact latency with a strict
+    evaluator meets an SLO within ``TOLERANCE`` and rounds its figures to 9 decimals, while
+    every generated file so far raised an SLO from the exact latency with a strict
     comparison; the evaluator would change some file's SLO in its last decimal."""
     source = Interference(instance)
     mtype = dict(instance.machine_ids())

@@ -17,6 +17,7 @@ import numpy as np
 from placement.formats.instance import Instance
 from placement.synthetic.drafts import Draft, option_error
 from placement.synthetic.zoo import MACHINE_TYPES
+from solvers.objectives import TOLERANCE
 
 
 def pack_replicas(
@@ -58,9 +59,11 @@ def pack_replicas(
     need /= max(float(need.max()), 1e-12)
     placed: list[list[int]] = [[] for _ in replicas]
     for m in order:
-        # the solvers' filter (allowed type, room within their 1e-9 tolerance, per-machine
-        # limit, anti-affinity), here over arrays: plant() packs drafts, before any Problem
-        ok = hosts[m] & np.all(free >= requests[m] - 1e-9, axis=1)
+        # the solvers' filter (allowed type, room within their tolerance, per-machine limit,
+        # anti-affinity) over arrays: plant() packs drafts, before any Problem exists. Room is
+        # tracked as free capacity (not as used + request, as solvers.problem.HostTables.fits
+        # does): the two round differently, and the planted placement is part of every file
+        ok = hosts[m] & np.all(free >= requests[m] - TOLERANCE, axis=1)
         if limit is not None:
             ok &= count < limit
         ok[placed[m]] = False
