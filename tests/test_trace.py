@@ -83,7 +83,7 @@ def test_arrival_without_its_pairs_is_bad_input():
     trace = Trace.model_validate(demo_trace([{"at": 1, "arrive": NEW_MODEL}]))
     with pytest.raises(InputError) as exc:
         check_trace(trace, "t.json")
-    assert exc.value.problems[0][0] == "events[0].arrive"
+    assert exc.value.problems[0][0] == "events[0].interference"
     assert "vit" in exc.value.problems[0][1]
 
 

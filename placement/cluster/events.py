@@ -177,7 +177,13 @@ def _overrides(instance: Instance, machine_type: str, capacity: dict[str, float]
 
 
 def _validated(data: dict[str, Any], path: str) -> Instance:
+    """The changed instance, validated; its problems are the event's (an arrival's missing or
+    wrong interference entries are its ``interference``'s)."""
     try:
         return Instance.model_validate(data)
     except ValidationError as exc:
-        raise EventError([(path, f"{p}: {m}") for p, m in pydantic_problems(exc)]) from None
+        raise EventError([
+            ("interference" if path == "arrive" and p.startswith("interference") else path,
+             f"{p}: {m}")
+            for p, m in pydantic_problems(exc)
+        ]) from None
