@@ -296,14 +296,22 @@ def bench(
                                                 help="folder (default bench-out/SUITE)")] = None,
     jobs: Annotated[int | None, typer.Option(min=1, help="worker processes")] = None,
     time_limit: Annotated[float | None, typer.Option(min=0.001, help="seconds per solve")] = None,
+    executor: Annotated[str, typer.Option(
+        help="where solves run: process (a local pool) or ray (Ray tasks, one CPU each)")]
+    = "process",
+    address: Annotated[str | None, typer.Option(
+        help="Ray cluster head HOST:PORT or auto  [default: a local Ray for the run]")] = None,
 ) -> None:
     """Run a benchmark suite (resumable) and write results.csv, report.md/.html and plots."""
+    from placement.bench.executors import open_executor
     from placement.bench.runner import run_suite
     from placement.bench.suite import load_suite
 
     spec = load_suite(suite)  # InputError (file and key named) -> exit 2 in main()
     folder = output or Path("bench-out") / spec.name
-    done = run_suite(spec, folder, jobs=jobs, time_limit=time_limit)
+    # entering connects: Ray missing or a bad --address is exit 2 before anything is written
+    with open_executor(executor, jobs or spec.jobs, address) as pool:
+        done = run_suite(spec, folder, jobs=jobs, time_limit=time_limit, executor=pool)
     out.print(f"{done.ran} solves run, {done.skipped} already in {folder / 'results.csv'}; "
               f"report: {folder / 'report.md'}", highlight=False)
 
