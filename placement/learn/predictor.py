@@ -58,6 +58,16 @@ class SlowdownPredictor:
     :class:`placement.interference.Interference` calls; answers are cached (solvers ask the same
     question many times) and never below 1. ``quantile`` (e.g. 0.9) makes it answer a
     conservative upper quantile instead of the median, for SLO-safe placement.
+
+    >>> from placement import Instance
+    >>> from placement.formats.measurements import Measurement
+    >>> catalog = Instance.load("instances/demo.json")  # from the repository root
+    >>> measured = [Measurement("c5.2xlarge", "resnet50", frozenset({"bert-base"}), 1.3),
+    ...             Measurement("c5.2xlarge", "resnet50", frozenset({"distilbert"}), 1.1)]
+    >>> additive = SlowdownPredictor("additive").fit(measured, catalog)
+    >>> round(additive.predict_slowdown("resnet50", frozenset({"bert-base", "distilbert"}),
+    ...                                 "c5.2xlarge"), 6)
+    1.4
     """
 
     def __init__(
