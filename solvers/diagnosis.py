@@ -1,69 +1,212 @@
 """Why an instance has no solution, in words a user can act on.
 
-These checks are necessary conditions, cheap and exact: each message names a model or a
-resource and says what fails. When none fires and a solver still finds nothing, the caller says
-so plainly (the instance may be too tight for the heuristic, or the time limit too short).
+These checks are necessary conditions, cheap and exact: each message names a model, a group of
+models or a resource and says what fails.
+
+* per model: no machine of a type it may run on, no such machine it fits alone, its SLO missed
+  even alone (hard SLOs);
+* per group of models (:func:`crowded_groups`): a flow of replicas to the machines that may
+  host them (networkx), each machine taking at most one replica of a model and at most as many
+  replicas as its limit and its capacity allow (:func:`machine_slots`). When the flow cannot
+  carry every replica, the minimum cut names a set of models whose replicas together have fewer
+  places than replicas (a Hall violator), shrunk to a smallest such group;
+* overall: the per-machine limit and every resource, summed over the cluster.
+
+When none fires and a solver still finds nothing, the caller says so plainly (the instance may
+be too tight for the heuristic, or the time limit too short).
 """
 
 from __future__ import annotations
 
+import networkx as nx
 import numpy as np
 
-from solvers.problem import TOLERANCE, Problem
+from solvers.objectives import TOLERANCE
+from solvers.problem import Problem
+
+#: Deficient groups named at most, and the largest group shrunk to a smallest one.
+MAX_GROUPS = 3
+MAX_SHRINK = 40
+#: Prefixes of the models by decreasing size whose flow is checked.
+MAX_PREFIXES = 32
+#: Models named in one message.
+LISTED = 10
 
 
-def hosts(problem: Problem) -> np.ndarray:
-    """[M, T] bool: a replica of the model, alone, fits a machine of the type and is allowed
-    there (and meets its SLO alone there, when SLOs are hard)."""
-    allowed = problem.allowed
-    fits = np.all(problem.requests[:, None, :] <= problem.capacity[None, :, :] + TOLERANCE, axis=2)
-    ok = allowed & fits & (problem.machines_per_type[None, :] > 0)
-    if problem.slo_mode == "hard":
-        solo = np.where(allowed, problem.solo_latency, np.inf)
-        ok &= solo <= problem.slo[:, None] + TOLERANCE
-    return ok
+def hosting_machines(problem: Problem) -> np.ndarray:
+    """[M, N] bool: a replica of the model, alone, may go on the machine by the filter tables
+    (allowed type, machine state, the SLO alone when SLOs are hard) and fits its capacity."""
+    tables = problem.filter_tables
+    may = tables.may_host(problem.machine_type, problem.slo_mode == "hard")
+    fits = tables.fits(0.0, problem.requests[:, None, :], tables.capacity[None, :, :])
+    return may & fits & (tables.limit > 0)[None, :]
+
+
+def machine_slots(
+    problem: Problem, hosting: np.ndarray, models: list[int] | None = None
+) -> np.ndarray:
+    """[N] an upper bound on the replicas of ``models`` (default: all) each machine can hold at
+    once: its limit, and for every resource the most distinct such models that may go there
+    whose smallest requests fit."""
+    tables = problem.filter_tables
+    slots = tables.limit.copy()
+    present = problem.replicas_per_model > 0
+    if models is not None:
+        present &= np.isin(np.arange(problem.n_models), models)
+    for n in range(problem.n_machines):
+        candidates = hosting[:, n] & present
+        if not candidates.any():
+            slots[n] = 0
+            continue
+        requests = np.sort(problem.requests[candidates], axis=0)  # per resource, ascending
+        within = np.cumsum(requests, axis=0) <= tables.capacity[n] + TOLERANCE
+        slots[n] = min(int(slots[n]), int(within.sum(axis=0).min(initial=candidates.sum())))
+    return slots
+
+
+def _flow_network(
+    models: list[int], counts: np.ndarray, hosting: np.ndarray, slots: np.ndarray
+) -> nx.DiGraph:
+    """source -> model (its replicas) -> machine group (one replica of a model per machine)
+    -> sink (the group's slots). Machines that host the same models with the same slots are one
+    group: a flow into the group always splits over its machines."""
+    graph = nx.DiGraph()
+    signature = np.vstack([hosting[models], slots[None, :]]).T  # [N, |models| + 1]
+    groups, group_of = np.unique(signature, axis=0, return_inverse=True)
+    group_of = group_of.reshape(-1)
+    sizes = np.bincount(group_of, minlength=len(groups))
+    for g, size in enumerate(sizes.tolist()):
+        graph.add_edge(("group", g), "sink", capacity=int(size * groups[g, -1]))
+    for i, m in enumerate(models):
+        graph.add_edge("source", ("model", m), capacity=int(counts[m]))
+        for g in np.flatnonzero(groups[:, i]).tolist():
+            graph.add_edge(("model", m), ("group", g), capacity=int(sizes[g]))
+    return graph
+
+
+def _shortfall(
+    problem: Problem, models: list[int], hosting: np.ndarray
+) -> tuple[int, int, list[int]]:
+    """(replicas ``models`` ask for, most the flow can place, the minimum cut's model side).
+    Slots count only these models, so a smaller group gets the tighter bound it deserves."""
+    counts = problem.replicas_per_model
+    slots = machine_slots(problem, hosting, models)
+    graph = _flow_network(models, counts, hosting, slots)
+    placed, (source_side, _) = nx.minimum_cut(graph, "source", "sink")
+    group = sorted(n[1] for n in source_side if isinstance(n, tuple) and n[0] == "model")
+    return int(counts[models].sum()), int(placed), group
+
+
+def crowded_groups(problem: Problem, hosting: np.ndarray | None = None) -> list[list[int]]:
+    """Groups of models whose replicas cannot all be placed on the machines that may host them
+    (Hall violators of the flow of :func:`_flow_network`), each shrunk to a smallest group that
+    still falls short; disjoint, at most :data:`MAX_GROUPS`.
+
+    The slot bound of a machine is tight only among models too large to share it, so the flow
+    is asked of the largest models first (every prefix of the models by decreasing size, at
+    most :data:`MAX_PREFIXES` of them), then of all."""
+    if hosting is None:
+        hosting = hosting_machines(problem)
+    counts = problem.replicas_per_model
+
+    def short(models: list[int]) -> bool:
+        asked, placed, _ = _shortfall(problem, models, hosting)
+        return placed < asked
+
+    by_size = [int(m) for m in _largest_first(problem, hosting) if counts[m] > 0]
+    found: list[list[int]] = []
+    while len(found) < MAX_GROUPS:
+        taken = {m for group in found for m in group}
+        remaining = [m for m in by_size if m not in taken]
+        group: list[int] | None = None
+        for length in _prefix_lengths(len(remaining)):
+            asked, placed, cut = _shortfall(problem, remaining[:length], hosting)
+            if placed < asked:
+                group = cut if cut and short(cut) else remaining[:length]
+                break
+        if group is None:
+            break
+        if len(group) <= MAX_SHRINK:
+            for m in sorted(group, key=lambda m: (counts[m], m)):
+                rest = [x for x in group if x != m]
+                if rest and short(rest):
+                    group = rest
+        found.append(sorted(group))
+    return found
+
+
+def _largest_first(problem: Problem, hosting: np.ndarray) -> np.ndarray:
+    """Models that some machine may host, by decreasing size (the largest request relative to
+    the largest capacity of that resource among the machines), then index."""
+    capacity = problem.filter_tables.capacity
+    biggest = capacity.max(axis=0) if capacity.shape[0] else np.zeros(capacity.shape[1])
+    req = problem.requests
+    rel = np.divide(req, biggest, out=np.where(req > 0, np.inf, 0.0), where=biggest > 0)
+    size = rel.max(axis=1) if rel.shape[1] else np.zeros(problem.n_models)
+    models = np.flatnonzero(hosting.any(axis=1))
+    return models[np.lexsort((models, -size[models]))]
+
+
+def _prefix_lengths(n: int) -> list[int]:
+    """1, 2, ..., then geometrically spaced up to ``n`` (always included)."""
+    lengths = set(range(1, min(n, MAX_PREFIXES // 2) + 1))
+    lengths.update(np.unique(np.geomspace(1, max(n, 1), MAX_PREFIXES // 2).astype(int)).tolist())
+    return sorted(x for x in lengths | {n} if 1 <= x <= n)
+
+
+def _group_message(problem: Problem, group: list[int], hosting: np.ndarray) -> str:
+    names = problem.model_names
+    counts = problem.replicas_per_model
+    machines = int(hosting[group].any(axis=0).sum())
+    if len(group) == 1:
+        m = group[0]
+        return (
+            f"model {names[m]} asks for {counts[m]} replicas on distinct machines, but only "
+            f"{machines} machines can host it"
+        )
+    _, placed, _ = _shortfall(problem, group, hosting)
+    listed = ", ".join(names[m] for m in group[:LISTED])
+    if len(group) > LISTED:
+        listed += f" and {len(group) - LISTED} more"
+    return (
+        f"models {listed} compete for too few machines: together they ask for "
+        f"{int(counts[group].sum())} replicas, but the {machines} machines that may host them "
+        f"can take at most {placed} of these replicas (one replica of a model per machine, "
+        "within each machine's capacity and replica limit)"
+    )
 
 
 def diagnose(problem: Problem) -> list[str]:
     """Reasons no assignment can exist; empty when no simple reason is found."""
     reasons: list[str] = []
     names, types = problem.model_names, problem.type_names
-    allowed = problem.allowed
-    present = problem.machines_per_type > 0
-    fits = np.all(problem.requests[:, None, :] <= problem.capacity[None, :, :] + TOLERANCE, axis=2)
-    ok = hosts(problem)
+    tables = problem.filter_tables
+    allowed = tables.may_host(problem.machine_type, hard_slo=False)  # [M, N]
+    fits = tables.fits(0.0, problem.requests[:, None, :], tables.capacity[None, :, :])
+    hosting = hosting_machines(problem)
     count = problem.replicas_per_model
     for m, name in enumerate(names):
         if count[m] == 0:
             continue
-        if not (allowed[m] & present).any():
-            listed = [types[t] for t in np.flatnonzero(allowed[m])]
+        if not allowed[m].any():
+            listed = [types[t] for t in np.flatnonzero(tables.allowed[m])]
             reasons.append(
                 f"model {name} runs only on {', '.join(listed) or 'no type'}, and the instance "
                 "has no machine of those types"
             )
-            continue
-        if not (allowed[m] & present & fits[m]).any():
+        elif not (allowed[m] & fits[m]).any():
             reasons.append(
                 f"model {name} fits no machine type it may run on: its requests exceed the "
                 "capacity of every allowed type"
             )
-            continue
-        if not ok[m].any():
-            best = np.nanmin(
-                np.where(allowed[m] & present & fits[m], problem.solo_latency[m], np.nan)
-            )
+        elif not hosting[m].any():
+            solo = problem.solo_latency[m, problem.machine_type]
+            best = np.nanmin(np.where(allowed[m] & fits[m], solo, np.nan))
             reasons.append(
                 f"model {name} misses its SLO even alone: best solo latency {best:g} ms > "
                 f"slo_ms {problem.slo[m]:g}"
             )
-            continue
-        room = int(problem.machines_per_type[ok[m]].sum())
-        if count[m] > room:
-            reasons.append(
-                f"model {name} asks for {count[m]} replicas on distinct machines, but only {room} "
-                "machines can host it"
-            )
+    reasons += [_group_message(problem, g, hosting) for g in crowded_groups(problem, hosting)]
     limit = problem.max_per_machine
     if limit is not None and problem.n_replicas > limit * problem.n_machines:
         reasons.append(
@@ -71,7 +214,7 @@ def diagnose(problem: Problem) -> list[str]:
             f"max_models_per_machine {limit}"
         )
     total_demand = problem.requests[problem.replica_model].sum(axis=0)
-    total_capacity = problem.capacity[problem.machine_type].sum(axis=0)
+    total_capacity = tables.capacity[~tables.down].sum(axis=0)
     for k, res in enumerate(problem.resource_names):
         if total_demand[k] > total_capacity[k] + TOLERANCE:
             reasons.append(

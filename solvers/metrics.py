@@ -1,7 +1,10 @@
 """The one evaluator, numeric core: from an assignment to every figure we report.
 
 ``placement.evaluate`` wraps this into the solution file; solvers call it to know the
-objective of what they found. Nothing else computes degradation, SLOs or objectives.
+objective of what they found. Each machine's content is judged by
+:func:`solvers.objectives.machine_figures` (the one per-machine computation); this module sums
+those figures over replicas and machines, and :mod:`solvers.objectives` says which figure an
+objective is and how placements rank.
 
 An assignment is an int array ``[R]``: the machine index of each replica, ``-1`` if unplaced.
 """
@@ -13,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from solvers.problem import TOLERANCE, Problem
+from solvers.objectives import TOLERANCE, goal, machine_figures, mean_weights, rank
+from solvers.problem import Problem
 
 
 @dataclass(frozen=True)
@@ -32,13 +36,7 @@ class Metrics:
 
     def objective(self, name: str) -> float:
         """The value of ``objective.minimize`` (SPEC section 2)."""
-        return {
-            "mean_degradation": self.mean_degradation,
-            "added_latency": self.weighted_added_latency_ms,
-            "max_degradation": self.max_degradation,
-            "machines": float(self.machines_used),
-            "cost": self.cost_per_hour,
-        }[name]
+        return goal(name).value(self)
 
 
 def residents(problem: Problem, assignment: np.ndarray) -> dict[int, list[int]]:
@@ -65,20 +63,22 @@ def evaluate_assignment(problem: Problem, assignment: np.ndarray) -> Metrics:
     R = problem.n_replicas
     slowdown = np.ones(R)
     latency = np.full(R, np.nan)
+    met = np.zeros(R, dtype=bool)
+    weights, weight_total = mean_weights(problem)
     for n, reps in residents(problem, assignment).items():
-        t = int(problem.machine_type[n])
         models = [int(problem.replica_model[r]) for r in reps]
+        figures = machine_figures(problem, models, int(problem.machine_type[n]), weights)
+        position = {m: i for i, m in enumerate(figures.models)}
         for r, m in zip(reps, models, strict=True):
-            others = frozenset(models) - {m}
-            slowdown[r] = problem.slowdown(m, others, t)
-            latency[r] = problem.solo_latency[m, t] * slowdown[r]
+            i = position[m]
+            slowdown[r] = figures.slowdowns[i]
+            latency[r] = figures.latencies[i]
+            met[r] = figures.slo_met[i]
     model = problem.replica_model
     placed = assignment >= 0
-    slo_met = placed & (np.nan_to_num(latency, nan=np.inf) <= problem.slo[model] + TOLERANCE)
+    slo_met = placed & met
     degradation = slowdown - 1.0
-    weights = problem.weight[model]
-    wsum = float(weights.sum())
-    mean = float((weights * degradation).sum() / wsum) if wsum > 0 else float(degradation.mean())
+    mean = float((weights[model] * degradation).sum() / weight_total)
     added = np.where(placed, np.nan_to_num(latency) - np.nan_to_num(latency / slowdown), 0.0)
     used = np.unique(assignment[placed])
     return Metrics(
@@ -89,28 +89,18 @@ def evaluate_assignment(problem: Problem, assignment: np.ndarray) -> Metrics:
         p99_degradation=nearest_rank(degradation, 99),
         max_degradation=float(degradation.max()) if R else 0.0,
         total_added_latency_ms=float(added.sum()),
-        weighted_added_latency_ms=float((weights * added).sum()),
+        weighted_added_latency_ms=float((problem.weight[model] * added).sum()),
         slo_violations=int((~slo_met).sum()),
         machines_used=int(used.size),
         cost_per_hour=float(problem.cost[problem.machine_type[used]].sum()),
     )
 
 
-def objective_value(problem: Problem, assignment: np.ndarray) -> float:
-    return evaluate_assignment(problem, assignment).objective(problem.objective)
-
-
-def sort_key(problem: Problem, metrics: Metrics) -> tuple[float, float, float]:
-    """Lexicographic goal, smaller is better: (SLO violations if soft, objective, tie-break).
-
-    With hard SLOs a violating assignment is infeasible, so violations come first there too.
-    The tie-break (and the second goal of ``machines``/``cost``) is the mean degradation.
-    """
-    return (
-        float(metrics.slo_violations),
-        metrics.objective(problem.objective),
-        metrics.mean_degradation,
-    )
+def sort_key(problem: Problem, metrics: Metrics, moves: int = 0) -> tuple[float, ...]:
+    """The rank of an evaluated assignment (:func:`solvers.objectives.rank`: SLO violations,
+    objective with the move penalty, mean degradation, counted moves); compare ranks with
+    :func:`solvers.objectives.better`."""
+    return rank(problem, metrics, moves)
 
 
 def violations(
@@ -131,26 +121,41 @@ def violations(
         out.append(f"replica {rid[r]} is on machine index {assignment[r]}, which does not exist")
     if out:
         return out
+    tables = problem.filter_tables
     for n, reps in residents(problem, assignment).items():
         t = int(problem.machine_type[n])
         models = [int(problem.replica_model[r]) for r in reps]
         used = problem.requests[models].sum(axis=0)
-        for k in np.flatnonzero(used > problem.capacity[t] + TOLERANCE):
+        capacity = tables.capacity[n]
+        for k in np.flatnonzero(used > capacity + TOLERANCE):
             out.append(
                 f"machine {mid[n]}: {problem.resource_names[k]} requested {used[k]:g} "
-                f"> capacity {problem.capacity[t, k]:g}"
+                f"> capacity {capacity[k]:g}"
             )
-        if problem.max_per_machine is not None and len(reps) > problem.max_per_machine:
-            out.append(f"machine {mid[n]}: {len(reps)} replicas > limit {problem.max_per_machine}")
+        if len(reps) > tables.limit[n]:
+            out.append(f"machine {mid[n]}: {len(reps)} replicas > limit {tables.limit[n]}")
         if len(set(models)) != len(models):
             dup = sorted({problem.model_names[m] for m in models if models.count(m) > 1})
             out.append(f"machine {mid[n]}: replicas of the same model share it ({', '.join(dup)})")
+        distinct = sorted(set(models))
+        pairs = np.argwhere(np.triu(tables.conflicts[np.ix_(distinct, distinct)], k=1))
+        for i, j in pairs.tolist():
+            a, b = problem.model_names[distinct[i]], problem.model_names[distinct[j]]
+            out.append(f"machine {mid[n]}: models {a} and {b} avoid each other but share it")
+        if tables.down[n]:
+            out.append(f"machine {mid[n]} is down but hosts {len(reps)} replicas")
+        elif not tables.accepts_new[n]:
+            current = problem.current
+            for r in reps:
+                if current is None or current[r] != n:
+                    out.append(f"replica {rid[r]} is new on machine {mid[n]}, which is cordoned")
         for r, m in zip(reps, models, strict=True):
-            if np.isnan(problem.solo_latency[m, t]):
+            if not tables.allowed[m, t]:
                 out.append(
                     f"replica {rid[r]} on machine {mid[n]}: model cannot run on type "
                     f"{problem.type_names[t]}"
                 )
+    out += _spread_violations(problem, assignment)
     if check_slo is None:
         check_slo = problem.slo_mode == "hard"
     if check_slo and not out:
@@ -161,4 +166,21 @@ def violations(
                 f"replica {rid[r]}: latency {metrics.latency_ms[r]:.3f} ms "
                 f"> SLO {problem.slo[m]:g} ms"
             )
+    return out
+
+
+def _spread_violations(problem: Problem, assignment: np.ndarray) -> list[str]:
+    """Models with a ``spread`` label key whose replicas sit on machines without the label or
+    with the same value (none without spread constraints)."""
+    tables = problem.filter_tables
+    out: list[str] = []
+    for m in np.flatnonzero(tables.spread_key >= 0).tolist():
+        labels = tables.spread_label[tables.spread_key[m]]
+        values = labels[assignment[problem.replica_model == m]].tolist()
+        name = problem.model_names[m]
+        if any(v < 0 for v in values):
+            out.append(f"model {name}: a replica is on a machine without its spread label")
+        present = [v for v in values if v >= 0]
+        if len(set(present)) != len(present):
+            out.append(f"model {name}: two replicas share a value of its spread label")
     return out

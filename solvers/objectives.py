@@ -481,3 +481,39 @@ def counted_moves(current: np.ndarray | None, assignment: np.ndarray, down: np.n
     forced = np.zeros_like(moved)
     forced[placed_before] = down[current[placed_before]]
     return int((moved & ~forced).sum())
+
+
+# ---------------------------------------------------------------------------- pricing terms
+# Added for the exact solvers' pricing (solvers/exact/pricing.py): a summing stage split per
+# resident, so that lower bounds on slowdowns give lower bounds on a configuration's value.
+@dataclass(frozen=True)
+class LinearTerms:
+    """One machine of type ``t`` holding the models ``S`` adds to a summing stage
+    ``per_machine[t] + sum_{m in S} per_degradation[m, t] x (slowdown_m - 1)
+    + per_violation x (members of S missing their SLO)``: the same value as
+    :func:`column_coefficients`, split by what it depends on."""
+
+    per_machine: np.ndarray  # [T]
+    per_degradation: np.ndarray  # [M, T] (0 where the model cannot run)
+    per_violation: float
+
+
+def linear_terms(problem: GoalProblem, stage: str) -> LinearTerms:
+    """:class:`LinearTerms` of a summing stage (violations, or a goal combined by ``sum``)."""
+    M, T = problem.weight.shape[0], problem.n_types
+    nothing = np.zeros((M, T))
+    if stage == VIOLATIONS:
+        return LinearTerms(np.zeros(T), nothing, 1.0)
+    g = goal(stage)
+    if g.combine != "sum":
+        raise ValueError(f"stage {stage!r} is a max, it has no linear terms")
+    if g.machine_figure == "price":
+        price = problem.cost.astype(float) if g.price == "cost" else np.ones(T)
+        return LinearTerms(price, nothing, 0.0)
+    if g.machine_figure == "weighted_added_latency":
+        per = problem.weight[:, None] * np.nan_to_num(problem.solo_latency)
+    else:  # weighted_degradation
+        per = np.repeat(np.asarray(mean_weights(problem).weights, float)[:, None], T, axis=1)
+    if g.divisor == "mean_weights":
+        per = per / mean_weights(problem).total
+    return LinearTerms(np.zeros(T), per, 0.0)

@@ -92,6 +92,10 @@ class HostTables:
     down: np.ndarray  # [N] bool: hosts nothing; moves off it are forced
     spread_key: np.ndarray  # [M] int: label key the model spreads over, -1 for none
     spread_label: np.ndarray  # [L, N] int: value id of label key l on machine n, -1 if absent
+    #: [N] int: machines with equal class are interchangeable when empty (same type, capacity,
+    #: limit, state and labels, and no replica of ``current`` on them); symmetry breaking
+    #: (heuristics, exhaustive) tries only the first empty machine of a class.
+    machine_class: np.ndarray
 
     @property
     def only_self_conflicts(self) -> bool:
@@ -125,11 +129,12 @@ def host_tables(
     down: np.ndarray | None = None,
     spread_key: np.ndarray | None = None,
     spread_label: np.ndarray | None = None,
+    current: np.ndarray | None = None,
 ) -> HostTables:
     """Compile the filter tables. The optional arguments are the cluster constraints of SPEC
     section 9 (per-machine ``capacity`` [N, K], ``avoid`` [M, M] bool, ``accepts_new`` and
-    ``down`` [N] bool from machine states, ``spread_key`` [M] and ``spread_label`` [L, N]);
-    ``None`` means no such constraint."""
+    ``down`` [N] bool from machine states, ``spread_key`` [M] and ``spread_label`` [L, N],
+    ``current`` [R] machine per replica, -1 if new); ``None`` means no such constraint."""
     M, N = solo_latency.shape[0], machine_type.shape[0]
     allowed = ~np.isnan(solo_latency)
     solo = np.where(allowed, solo_latency, np.inf)
@@ -140,17 +145,50 @@ def host_tables(
     limit = M if max_per_machine is None else int(max_per_machine)
     down_mask = np.zeros(N, dtype=bool) if down is None else np.asarray(down, dtype=bool)
     accepts = np.ones(N, dtype=bool) if accepts_new is None else np.asarray(accepts_new, bool)
+    per_machine = capacity[machine_type] if machine_capacity is None else machine_capacity
+    labels = np.zeros((0, N), dtype=np.int64) if spread_label is None else spread_label
+    limits = np.full(N, limit, dtype=np.int64)
+    accepts &= ~down_mask
     return HostTables(
         allowed=allowed,
         meets_slo_alone=meets,
-        capacity=capacity[machine_type] if machine_capacity is None else machine_capacity,
-        limit=np.full(N, limit, dtype=np.int64),
+        capacity=per_machine,
+        limit=limits,
         conflicts=conflicts,
-        accepts_new=accepts & ~down_mask,
+        accepts_new=accepts,
         down=down_mask,
         spread_key=np.full(M, -1, dtype=np.int64) if spread_key is None else spread_key,
-        spread_label=np.zeros((0, N), dtype=np.int64) if spread_label is None else spread_label,
+        spread_label=labels,
+        machine_class=_machine_classes(
+            machine_type, per_machine, limits, accepts, down_mask, labels, current
+        ),
     )
+
+
+def _machine_classes(
+    machine_type: np.ndarray,
+    capacity: np.ndarray,
+    limit: np.ndarray,
+    accepts_new: np.ndarray,
+    down: np.ndarray,
+    labels: np.ndarray,
+    current: np.ndarray | None,
+) -> np.ndarray:
+    """[N] class of each machine: equal rows of everything the filter and the goals read of a
+    machine. Without cluster constraints the class is the type."""
+    N = machine_type.shape[0]
+    if N == 0:
+        return np.zeros(0, dtype=np.int64)
+    columns = [machine_type, capacity, limit, accepts_new, down, labels.T]
+    if current is not None:
+        hosted = np.zeros(N, dtype=bool)
+        hosted[current[current >= 0]] = True
+        columns.append(np.where(hosted, np.arange(N), -1))  # a machine with current replicas
+    rows = np.column_stack(columns).astype(float)
+    _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    # number classes by their first machine, so classes follow machine order
+    order = np.argsort(np.argsort(first))
+    return order[inverse.reshape(-1)].astype(np.int64)
 
 
 @dataclass
@@ -178,6 +216,7 @@ class Problem:
     slowdown_batch_fn: SlowdownBatchFn | None = None  # optional: slowdown_fn for many at once
     move_penalty: float = 0.0  # added to the objective per counted move (SPEC section 9)
     current: np.ndarray | None = None  # [R] machine index each replica runs on now, -1 if new
+    max_moves: int | None = None  # at most this many counted moves (SPEC section 9)
     #: THE filter, compiled once (``__post_init__``); pass one built by :func:`host_tables` to
     #: add cluster constraints.
     hosting: HostTables | None = None
@@ -191,6 +230,7 @@ class Problem:
                 solo_latency=self.solo_latency,
                 slo=self.slo,
                 max_per_machine=self.max_per_machine,
+                current=self.current,
             )
 
     @property

@@ -3,17 +3,20 @@
 Kept obviously correct rather than fast:
 
 * depth-first over replicas in file order, each tried on every machine that passes the
-  filters that can only get worse deeper down (allowed type, capacity, per-machine limit,
-  anti-affinity; with hard SLOs, a type where the model's solo latency already misses its
-  SLO, since slowdowns are at least 1);
-* the one symmetry removed: at any node, empty machines of one type are interchangeable, so
-  only the first of them is tried (swapping two such machines maps every completion to one
-  with the same figures);
+  problem's filter tables (:class:`~solvers.problem.HostTables`: allowed type, machine state,
+  capacity, per-machine limit, conflicts, spread; with hard SLOs, a type where the model's
+  solo latency already misses its SLO, since slowdowns are at least 1), all of which can only
+  get worse deeper down;
+* the one symmetry removed: at any node, empty machines of one class are interchangeable
+  (:attr:`~solvers.problem.HostTables.machine_class`, the type when there are no cluster
+  constraints), so only the first of them is tried (swapping two such machines maps every
+  completion to one with the same figures);
 * no pruning by SLO or objective inside the tree: set-wise slowdowns may fall when a
   co-runner joins, so partial figures bound nothing;
-* every complete placement is scored by :func:`solvers.metrics.evaluate_assignment` and
-  compared with :func:`solvers.metrics.sort_key`; under hard SLOs a placement with a
-  violation is infeasible and skipped.
+* every complete placement is scored by :func:`solvers.metrics.evaluate_assignment`, ranked
+  by :func:`solvers.objectives.rank` (counted moves and their penalty included) and compared
+  with :func:`solvers.objectives.better`; under hard SLOs a placement with a violation is
+  infeasible and skipped, and so is one with more counted moves than ``max_moves``.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from typing import Any
 import numpy as np
 
 from solvers.diagnosis import diagnose, no_solution_message
-from solvers.metrics import Metrics, evaluate_assignment, sort_key
-from solvers.problem import TOLERANCE, Problem
-from solvers.result import Result, Status
+from solvers.metrics import Metrics, evaluate_assignment
+from solvers.objectives import Rank, better, counted_moves, rank
+from solvers.problem import Problem
+from solvers.result import Result, SolverInputError, Status
 
 #: Largest instance (in replicas) the enumeration accepts.
 MAX_REPLICAS = 10
@@ -36,18 +40,15 @@ MAX_REPLICAS = 10
 def exhaustive(
     problem: Problem, *, time_limit: float, seed: int = 0, threads: int = 1, **options
 ) -> Result:
-    """The lexicographically best placement by ``sort_key``, proved by enumeration.
+    """The best placement by :func:`~solvers.objectives.rank`, proved by enumeration.
 
-    >>> from solvers.registry import run                               # doctest: +SKIP
-    >>> run("exhaustive", tiny_problem, time_limit=60).status          # doctest: +SKIP
-    <Status.OPTIMAL: 'optimal'>
-
-    Raises ``ValueError`` beyond ``MAX_REPLICAS`` replicas. If the time limit stops the
-    enumeration, the best placement so far is FEASIBLE (or UNKNOWN if none).
+    Raises :class:`~solvers.result.SolverInputError` (a ``ValueError``) beyond
+    ``MAX_REPLICAS`` replicas. If the time limit stops the enumeration, the best placement so
+    far is FEASIBLE (or UNKNOWN if none).
     """
     R = problem.n_replicas
     if R > MAX_REPLICAS:
-        raise ValueError(
+        raise SolverInputError(
             f"exhaustive enumerates every placement and accepts at most {MAX_REPLICAS} "
             f"replicas; this instance has {R}. Use cpsat, milp or local-search instead"
         )
@@ -56,15 +57,36 @@ def exhaustive(
     hard = problem.slo_mode == "hard"
     N = problem.n_machines
     model_of = problem.replica_model
-    machine_type = problem.machine_type
-    capacity = problem.capacity[machine_type]
-    limit = problem.max_per_machine if problem.max_per_machine is not None else R
-    may_host = problem.allowed.copy()
-    if hard:
-        solo = np.where(may_host, problem.solo_latency, np.inf)
-        may_host &= solo <= problem.slo[:, None] + TOLERANCE
+    tables = problem.filter_tables
+    capacity = tables.capacity  # [N, K]
+    may_host = tables.may_host(problem.machine_type, hard)  # [M, N]
+    current = problem.current
+    if current is not None:  # a cordoned machine may keep the replicas it runs now
+        for r in np.flatnonzero(current >= 0).tolist():
+            n = int(current[r])
+            if not tables.down[n]:
+                by_type = tables.meets_slo_alone if hard else tables.allowed
+                may_host[model_of[r], n] |= by_type[model_of[r], problem.machine_type[n]]
+    spread_key = tables.spread_key
+    max_moves = problem.max_moves
 
     search = _Enumeration(R, N, problem.n_models, capacity.shape[1])
+
+    def may_take(i: int, m: int, n: int) -> bool:
+        """The filter tables' verdict for replica ``i`` of model ``m`` on machine ``n``."""
+        if tables.down[n]:
+            return False
+        if not tables.accepts_new[n] and (current is None or current[i] != n):
+            return False  # cordoned: only the replicas it runs now may stay
+        if not may_host[m, n] or search.count[n] >= tables.limit[n]:
+            return False
+        if (search.hosts[n] & tables.conflicts[m]).any():
+            return False
+        if spread_key[m] >= 0:
+            labels = tables.spread_label[spread_key[m]]
+            if labels[n] < 0 or (labels[search.hosts[:, m]] == labels[n]).any():
+                return False
+        return bool(tables.fits(search.used[n], problem.requests[m], capacity[n]))
 
     def visit(i: int) -> None:
         if search.timed_out:
@@ -75,11 +97,14 @@ def exhaustive(
         assignment = search.assignment
         if i == R:
             search.leaves += 1
+            moves = counted_moves(current, assignment, tables.down)
+            if max_moves is not None and moves > max_moves:
+                return
             metrics = evaluate_assignment(problem, assignment)
             if hard and metrics.slo_violations:
                 return
-            key = sort_key(problem, metrics)
-            if search.best_key is None or key < search.best_key:
+            key = rank(problem, metrics, moves)
+            if search.best_key is None or better(key, search.best_key):
                 search.best_key, search.best_metrics = key, metrics
                 search.best = assignment.copy()
             return
@@ -88,15 +113,12 @@ def exhaustive(
         used, count, hosts = search.used, search.count, search.hosts
         tried_empty: set[int] = set()
         for n in range(N):
-            t = int(machine_type[n])
-            if not may_host[m, t] or hosts[n, m] or count[n] >= limit:
-                continue
-            if not np.all(used[n] + request <= capacity[n] + TOLERANCE):
+            if not may_take(i, m, n):
                 continue
             if count[n] == 0:
-                if t in tried_empty:
+                if tables.machine_class[n] in tried_empty:
                     continue
-                tried_empty.add(t)
+                tried_empty.add(int(tables.machine_class[n]))
             assignment[i], count[n], hosts[n, m] = n, count[n] + 1, True
             used[n] += request
             visit(i + 1)
@@ -107,7 +129,7 @@ def exhaustive(
     seconds = time.perf_counter() - started
     info: dict[str, Any] = {"solver": "exhaustive", "leaves": search.leaves}
     if search.best is not None and search.best_metrics is not None:
-        objective = search.best_metrics.objective(problem.objective)
+        objective = search.best_key[1]  # the objective, move penalty included
         if search.timed_out:
             return Result(Status.FEASIBLE, search.best, objective, seconds=seconds, info=info)
         return Result(
@@ -137,7 +159,7 @@ class _Enumeration:
     count: np.ndarray
     hosts: np.ndarray
     best: np.ndarray | None = None
-    best_key: tuple[float, float, float] | None = None
+    best_key: Rank | None = None
     best_metrics: Metrics | None = None
     leaves: int = 0
     timed_out: bool = False

@@ -3,10 +3,10 @@
 Modelled on the Kubernetes scheduling framework. Replicas are visited one at a time (file
 order unless told otherwise); for each one the engine
 
-1. **filters** the machines, vectorized over all of them: allowed type (a solo latency exists),
-   capacity for every resource (with :data:`~solvers.problem.TOLERANCE`), the per-machine
-   replica limit, anti-affinity (no other replica of the same model there) and, when asked,
-   the hard SLO;
+1. **filters** the machines, vectorized over all of them, with the problem's filter tables
+   (:class:`~solvers.problem.HostTables`): allowed type (a solo latency exists), machine state,
+   capacity for every resource, the per-machine replica limit, conflicts (another replica of
+   the same model, an ``avoid`` pair), spread and, when asked, the hard SLO;
 2. **scores** the survivors with a :class:`Score` plugin, lower is better, ties broken by fewer
    replicas and then by machine index (SPEC section 6, ``least-loaded``);
 3. **reserves** the winner and tells the plugin (``placed``), so it can update its own state.
@@ -15,15 +15,17 @@ A new heuristic is a new :class:`Score`, not a new loop.
 
 Speed. Per-machine state lives in NumPy arrays (used resources ``[N, K]``, replica count ``[N]``,
 "hosts model" matrix ``[N, M]``, per-machine interference figures ``[N]``) so the filter and the
-pre-score are a handful of array operations per replica. Empty machines of one type are
-interchangeable, so a symmetric score needs only the lowest-index one of each type.
+pre-score are a handful of array operations per replica. Empty machines of one class
+(:attr:`~solvers.problem.HostTables.machine_class`: the type, when there are no cluster
+constraints) are interchangeable, so a symmetric score needs only the lowest-index one.
 
 Exactness. The slowdown of a set may be set-wise, composed by any rule, or predicted by a
 learned model, so it is not additive in general. A score may therefore be two-stage: a cheap
 vectorized *pre-score* over all candidates (for the interference-aware greedy: the pairwise
 table ``problem.pair_slowdown`` composed additively, see :class:`PairwiseLoad`) ranks them,
 and the best few (``shortlist``, 8 by default) are then evaluated exactly with
-``problem.slowdown`` (:func:`machine_figures`), and the decision is taken on the exact figures.
+``problem.slowdown`` (:func:`solvers.objectives.machine_figures`), and the decision is taken
+on the exact figures.
 The hard-SLO filter is always exact: a machine is dropped only after its exact figures show a
 replica there missing its SLO, and the shortlist counts only machines that pass. The one
 vectorized SLO filter is exact too: a model whose solo latency on a type already exceeds its
@@ -33,85 +35,21 @@ SLO can never meet it there, since slowdowns are at least 1.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from solvers.diagnosis import diagnose, no_solution_message
-from solvers.diagnosis import hosts as hostable_types
+from solvers.diagnosis import diagnose, hosting_machines, no_solution_message
 from solvers.metrics import evaluate_assignment
-from solvers.problem import TOLERANCE, Problem
+from solvers.objectives import EMPTY_FIGURES, MachineFigures, goal, machine_figures, mean_weights
+from solvers.problem import Problem
 from solvers.result import Result, Status
 
 #: How many machines the exact slowdown function re-scores per replica after the pre-score.
 DEFAULT_SHORTLIST = 8
 #: Co-location sets whose exact figures one state remembers before it starts over.
 FIGURES_CACHE_SIZE = 500_000
-
-
-def mean_weights(problem: Problem) -> np.ndarray:
-    """[M] weights of the weighted mean degradation, as the evaluator uses them (unweighted
-    when every weight is 0)."""
-    total = float(problem.weight[problem.replica_model].sum())
-    return problem.weight if total > 0 else np.ones_like(problem.weight)
-
-
-def degradation_value(problem: Problem) -> np.ndarray:
-    """[M, T] what one unit of a model's degradation on a type is worth in the objective: its
-    solo latency x weight for ``added_latency``, its mean weight otherwise (0 where disallowed).
-    Used by the pairwise pre-scores of local search and repair."""
-    if problem.objective == "added_latency":
-        value = problem.weight[:, None] * problem.solo_latency
-    else:
-        value = np.repeat(mean_weights(problem)[:, None], problem.n_types, axis=1)
-    return np.nan_to_num(value)
-
-
-def weight_total(problem: Problem) -> float:
-    """Denominator of the weighted mean degradation (never 0)."""
-    return float(mean_weights(problem)[problem.replica_model].sum()) or 1.0
-
-
-@dataclass(frozen=True)
-class MachineFigures:
-    """Exact interference figures of one machine's residents (models, since a model has at
-    most one replica per machine)."""
-
-    models: tuple[int, ...]  # sorted, so equal sets give bit-equal sums
-    slowdowns: tuple[float, ...]  # aligned with ``models``
-    weighted_degradation: float  # sum of mean weight x (slowdown - 1)
-    weighted_added_latency: float  # sum of weight x solo latency x (slowdown - 1), ms
-    max_degradation: float  # 0 when empty
-    slo_violations: int
-
-
-EMPTY_FIGURES = MachineFigures((), (), 0.0, 0.0, 0.0, 0)
-
-
-def machine_figures(
-    problem: Problem, models: Iterable[int], machine_type: int, weights: np.ndarray
-) -> MachineFigures:
-    """Figures of a set of models sharing one machine of ``machine_type``, from THE slowdown
-    function (never from the pairwise table), with the evaluator's SLO test."""
-    ordered = tuple(sorted(int(m) for m in models))
-    if not ordered:
-        return EMPTY_FIGURES
-    members = frozenset(ordered)
-    t = int(machine_type)
-    slowdowns = tuple(problem.slowdown(m, members - {m}, t) for m in ordered)
-    wdeg = 0.0
-    wlat = 0.0
-    worst = 0.0
-    violations = 0
-    for m, s in zip(ordered, slowdowns, strict=True):
-        solo = float(problem.solo_latency[m, t])
-        wdeg += float(weights[m]) * (s - 1.0)
-        wlat += float(problem.weight[m]) * solo * (s - 1.0)
-        worst = max(worst, s - 1.0)
-        if not solo * s <= problem.slo[m] + TOLERANCE:
-            violations += 1
-    return MachineFigures(ordered, slowdowns, wdeg, wlat, worst, violations)
 
 
 class MachineState:
@@ -125,43 +63,114 @@ class MachineState:
     def __init__(self, problem: Problem, track_figures: bool = True) -> None:
         self.problem = problem
         self.track_figures = track_figures
-        self.weights = mean_weights(problem)
+        self.weights = mean_weights(problem).weights
         N, K, M = problem.n_machines, len(problem.resource_names), problem.n_models
+        tables = problem.filter_tables
+        self.tables = tables
         self.type = problem.machine_type
-        self.capacity = problem.capacity[self.type]  # [N, K]
+        self.capacity = tables.capacity  # [N, K]
         self.used = np.zeros((N, K))
         self.count = np.zeros(N, dtype=np.int64)
         self.hosts = np.zeros((N, M), dtype=bool)
         self.assignment = np.full(problem.n_replicas, -1, dtype=np.int64)
-        self.limit = problem.max_per_machine if problem.max_per_machine is not None else M
+        self.limit = tables.limit  # [N]
         self.figures: list[MachineFigures] = [EMPTY_FIGURES] * N
         self.weighted_degradation = np.zeros(N)
         self.weighted_added_latency = np.zeros(N)
         self.max_degradation = np.zeros(N)
         self.slo_violations = np.zeros(N, dtype=np.int64)
-        allowed = problem.allowed
-        self._allowed = allowed[:, self.type]  # [M, N]
-        solo = np.where(allowed, problem.solo_latency, np.inf)
-        self._solo_meets_slo = (solo <= problem.slo[:, None] + TOLERANCE)[:, self.type]  # [M, N]
+        self._may_host = tables.may_host(self.type, hard_slo=False)  # [M, N]
+        self._may_host_hard = tables.may_host(self.type, hard_slo=True)  # [M, N]
+        self._only_self_conflicts = tables.only_self_conflicts
         # The next replica of a model re-tries mostly unchanged machines: remember their sets.
         self._figures_cache: dict[tuple[tuple[int, ...], int], MachineFigures] = {}
 
     # ------------------------------------------------------------------ filter
-    def feasible(self, model: int, hard_slo: bool = False) -> np.ndarray:
-        """[N] bool: machines that may take one more replica of ``model`` (all checks but the
-        exact SLO check of the residents, which needs :meth:`figures_with`)."""
-        ok = self._allowed[model] & ~self.hosts[:, model] & (self.count < self.limit)
-        ok &= np.all(self.used + self.problem.requests[model] <= self.capacity + TOLERANCE, axis=1)
-        if hard_slo:
-            ok &= self._solo_meets_slo[model]
+    def feasible(
+        self, model: int, hard_slo: bool = False, replica: int | None = None
+    ) -> np.ndarray:
+        """[N] bool: machines that may take one more replica of ``model`` (every check of the
+        filter tables but the exact SLO check of the residents, which needs
+        :meth:`figures_with`). ``replica``: the replica to place, so that a cordoned machine
+        it runs on now (``problem.current``) may keep it."""
+        ok = (self._may_host_hard if hard_slo else self._may_host)[model]
+        current = self.problem.current
+        if replica is not None and current is not None and current[replica] >= 0:
+            home = int(current[replica])
+            if not self.tables.down[home]:
+                by_type = self.tables.meets_slo_alone if hard_slo else self.tables.allowed
+                ok = ok.copy()
+                ok[home] = by_type[model, self.type[home]]
+        ok = ok & ~self.conflicting(model) & (self.count < self.limit)
+        ok &= self.tables.fits(self.used, self.problem.requests[model], self.capacity)
+        if self.tables.spread_key[model] >= 0:
+            ok &= self.spread_allows(model)
         return ok
 
+    def conflicting(self, model: int) -> np.ndarray:
+        """[N] bool: machines holding a model that conflicts with ``model`` (itself, or an
+        ``avoid`` pair)."""
+        if self._only_self_conflicts:
+            return self.hosts[:, model]
+        return (self.hosts & self.tables.conflicts[model]).any(axis=1)
+
+    def conflicting_all(self) -> np.ndarray:
+        """[N, M] bool: :meth:`conflicting` for every model at once."""
+        if self._only_self_conflicts:
+            return self.hosts
+        conflicts = self.tables.conflicts.astype(np.int64)
+        return (self.hosts.astype(np.int64) @ conflicts) > 0
+
+    def may_host(self, hard_slo: bool) -> np.ndarray:
+        """[M, N] bool: the model-level part of the filter (allowed type, machine state, the
+        SLO alone when ``hard_slo``)."""
+        return self._may_host_hard if hard_slo else self._may_host
+
+    def conflicts_after_swap(
+        self, machines: np.ndarray | int, leaving: np.ndarray | int, joining: np.ndarray | int
+    ) -> np.ndarray:
+        """Bool, broadcast over the arguments: model ``joining`` would conflict with a resident
+        of machine ``machines`` once model ``leaving`` has left it (a swap)."""
+        machines, leaving, joining = np.broadcast_arrays(machines, leaving, joining)
+        if self._only_self_conflicts:
+            return self.hosts[machines, joining]
+        conflicts = self.tables.conflicts
+        count = (self.hosts[machines] & conflicts[joining]).sum(axis=1)
+        count -= conflicts[joining, leaving] & self.hosts[machines, leaving]
+        return count > 0
+
+    def spread_kept_by_swap(
+        self, a: int, machines: np.ndarray, model: int, partners: np.ndarray
+    ) -> np.ndarray:
+        """Bool per partner: trading ``model`` on machine ``a`` for ``partners`` on ``machines``
+        keeps every spread constraint. Conservative: a model with a spread key only trades
+        between machines with the same value of its label."""
+        key = self.tables.spread_key
+        labels = self.tables.spread_label
+        machines, partners = np.broadcast_arrays(machines, partners)
+        ok = np.ones(machines.shape, dtype=bool)
+        if key[model] >= 0:
+            ok &= labels[key[model], machines] == labels[key[model], a]
+        partner_key = key[partners]
+        keyed = partner_key >= 0
+        if keyed.any():
+            same = labels[partner_key[keyed], machines[keyed]] == labels[partner_key[keyed], a]
+            ok[keyed] &= same
+        return ok
+
+    def spread_allows(self, model: int) -> np.ndarray:
+        """[N] bool: machines with the model's spread label, on a value none of its replicas
+        uses yet."""
+        labels = self.tables.spread_label[self.tables.spread_key[model]]
+        taken = np.unique(labels[self.hosts[:, model]])
+        return (labels >= 0) & ~np.isin(labels, taken)
+
     def without_empty_twins(self, mask: np.ndarray) -> np.ndarray:
-        """Keep only the lowest-index empty machine of each type: the others score alike."""
+        """Keep only the lowest-index empty machine of each class: the others score alike."""
         empty = np.flatnonzero(mask & (self.count == 0))
         if empty.size <= 1:
             return mask
-        _, first = np.unique(self.type[empty], return_index=True)
+        _, first = np.unique(self.tables.machine_class[empty], return_index=True)
         out = mask.copy()
         out[empty] = False
         out[empty[first]] = True
@@ -339,7 +348,7 @@ def place(
         if deadline is not None and time.perf_counter() > deadline:
             return Placement(state.assignment, state, timed_out=True, skipped=tuple(skipped))
         model = int(problem.replica_model[r])
-        mask = state.feasible(model, hard_slo)
+        mask = state.feasible(model, hard_slo, replica=r)
         if score.symmetric:
             mask = state.without_empty_twins(mask)
         machines = np.flatnonzero(mask)
@@ -366,14 +375,14 @@ def place(
 def most_constrained_order(problem: Problem) -> np.ndarray:
     """Replicas, most constrained model first: fewest machines that can host one replica of
     the model alone (allowed type, capacity, and the SLO alone when SLOs are hard; see
-    :func:`~solvers.diagnosis.hosts`), then largest request relative to the largest capacity
-    of that resource among the types present, then file order. File order strands a model
+    :func:`~solvers.diagnosis.hosting_machines`), then largest request relative to the largest
+    capacity of that resource among the types present, then file order. File order strands a model
     with few possible hosts once others have filled them; this order seats it first.
 
     A different ORDER for the same engine (``place(..., order=most_constrained_order(p))``),
     not a different loop.
     """
-    n_hosts = hostable_types(problem).astype(np.int64) @ problem.machines_per_type  # [M]
+    n_hosts = hosting_machines(problem).sum(axis=1)  # [M]
     present = problem.machines_per_type > 0
     biggest = problem.capacity[present].max(axis=0) if present.any() else problem.capacity.max(0)
     req = problem.requests
@@ -423,7 +432,7 @@ def heuristic_result(problem: Problem, placement: Placement, solver: str, starte
     replica is placed, else UNKNOWN with a diagnosis a user can act on."""
     if placement.complete:
         assignment = placement.assignment.copy()
-        objective = evaluate_assignment(problem, assignment).objective(problem.objective)
+        objective = goal(problem).value(evaluate_assignment(problem, assignment))
         return Result(
             Status.FEASIBLE,
             assignment,

@@ -2,24 +2,24 @@
 
 Replicas in file order, each to the feasible machine that adds the least predicted
 degradation, ties to the least loaded. "Feasible" includes, when SLOs are hard, every replica on
-the machine (the new one too) still meeting its SLO. What "least degradation" means follows the
-objective (SPEC section 2):
+the machine, the new one too) still meeting its SLO. What "least degradation" means follows the
+objective (SPEC section 2), as its :class:`~solvers.objectives.Goal` says: the exact key is
 
-| objective | exact key (lower is better), before the engine's tie-breaks |
-|---|---|
-| ``mean_degradation`` | added weighted degradation |
-| ``added_latency`` | added weighted latency (ms), then added weighted degradation |
-| ``max_degradation`` | resulting max degradation, then added weighted degradation |
-| ``machines`` | opens a machine (0/1), then added weighted degradation |
-| ``cost`` | cost of the machine if it opens one, then added weighted degradation |
+    (new SLO violations, the goal's change on the machine, added weighted degradation,
+     current utilization)
 
-"Added" counts the new replica's degradation and the change of every resident's. With soft
-SLOs nothing is filtered for SLOs, but the number of new SLO violations comes first in the key.
-Every key ends with the current utilization ("ties to the least loaded").
+where the goal's change (:meth:`~solvers.objectives.Goal.change`) is the added weighted
+degradation (``mean_degradation``), the added weighted latency (``added_latency``), the
+resulting max degradation (``max_degradation``), or what opening the machine costs (1 for
+``machines``, its cost for ``cost``, 0 when it is already open). "Added" counts the new
+replica's degradation and the change of every resident's. With soft SLOs nothing is filtered
+for SLOs, but the number of new SLO violations comes first in the key. The utilization ends
+every key ("ties to the least loaded").
 
 The pre-score that picks the shortlist is the same key computed from the additive pairwise
-table (:class:`~solvers.heuristics.engine.PairwiseLoad`), with the new replica's own predicted SLO miss
-first; the decision is always on the exact slowdown function (see :mod:`solvers.heuristics.engine`).
+table (:class:`~solvers.heuristics.engine.PairwiseLoad`), with the new replica's own predicted
+SLO miss first; the decision is always on the exact slowdown function (see
+:mod:`solvers.heuristics.engine`).
 """
 
 from __future__ import annotations
@@ -30,16 +30,21 @@ import numpy as np
 
 from solvers.heuristics.engine import (
     DEFAULT_SHORTLIST,
-    MachineFigures,
     MachineState,
     PairwiseLoad,
     Placement,
     Score,
-    degradation_value,
     heuristic_result,
     place,
 )
-from solvers.problem import TOLERANCE, Problem
+from solvers.objectives import (
+    TOLERANCE,
+    MachineFigures,
+    degradation_value,
+    goal,
+    opening_price,
+)
+from solvers.problem import Problem
 from solvers.result import Result
 
 
@@ -51,7 +56,8 @@ class LeastAddedDegradation(Score):
 
     def __init__(self, problem: Problem, count_violations: bool) -> None:
         self.problem = problem
-        self.objective = problem.objective
+        self.goal = goal(problem)
+        self.price = opening_price(problem)  # [T]
         self.count_violations = count_violations
         # a degradation is worth its weighted solo ms (added_latency) or its mean weight
         self.own_value = degradation_value(problem)
@@ -68,12 +74,9 @@ class LeastAddedDegradation(Score):
         added = self.own_value[model, types] * own + self.load.inflicted[machines, model]
         own_latency = p.solo_latency[model, types] * (1.0 + own)
         keys = [(own_latency > p.slo[model] + TOLERANCE).astype(float)]
-        opens = state.count[machines] == 0
-        if self.objective == "machines":
-            keys.append(opens.astype(float))
-        elif self.objective == "cost":
-            keys.append(opens * p.cost[types])
-        elif self.objective == "max_degradation":
+        if self.goal.prices_machines:
+            keys.append((state.count[machines] == 0) * self.price[types])
+        elif self.goal.combine == "max":
             self._remember_top2(state)
             machine_max = np.maximum(own, self.resident_worst[machines, model])
             keys.append(np.maximum(machine_max, self._max_excluding(machines)))
@@ -105,28 +108,20 @@ class LeastAddedDegradation(Score):
     def exact_key(
         self, state: MachineState, model: int, machine: int, after: MachineFigures
     ) -> tuple[float, ...]:
-        before_violations = int(state.slo_violations[machine])
-        new_violations = after.slo_violations - before_violations if self.count_violations else 0
-        added = after.weighted_degradation - float(state.weighted_degradation[machine])
-        utilization = float(self._utilization[machine])
-        opens = state.count[machine] == 0
-        if self.objective == "added_latency":
-            latency = after.weighted_added_latency - float(state.weighted_added_latency[machine])
-            return (new_violations, latency, added, utilization)
-        if self.objective == "max_degradation":
-            others = self._max_excluding_one(machine)
-            return (new_violations, max(others, after.max_degradation), added, utilization)
-        if self.objective == "machines":
-            return (new_violations, float(opens), added, utilization)
-        if self.objective == "cost":
-            t = int(state.type[machine])
-            return (new_violations, float(opens) * float(self.problem.cost[t]), added, utilization)
-        return (new_violations, added, utilization)
+        before = state.figures[machine]
+        new_violations = after.slo_violations - before.slo_violations
+        if not self.count_violations:
+            new_violations = 0
+        price = float(self.price[int(state.type[machine])])
+        elsewhere = self._max_excluding_one(machine) if self.goal.combine == "max" else 0.0
+        change = self.goal.change(before, after, price, elsewhere)
+        added = after.weighted_degradation - before.weighted_degradation
+        return (new_violations, change, added, float(self._utilization[machine]))
 
     # ------------------------------------------------------------------ reserve
     def placed(self, state: MachineState, model: int, machine: int) -> None:
         self.load.add(machine, model)
-        if self.objective == "max_degradation":
+        if self.goal.combine == "max":
             # per candidate model x: worst resident degradation if x joined (additive estimate)
             figures = state.figures[machine]
             pair = self.problem.pair_slowdown[int(state.type[machine])]
@@ -145,10 +140,11 @@ def greedy_placement(
     order: np.ndarray | None = None,
     keep_going: bool = False,
 ) -> Placement:
-    """One greedy cycle. Hard SLOs filter when ``problem.slo_mode`` is hard; ``respect_slo=False``
-    gives the SLO-blind variant (SLOs scored as if soft) that local search repairs from.
-    ``order`` and ``keep_going`` pass to :func:`~solvers.heuristics.engine.place` (the ``greedy`` solver
-    itself uses neither: file order, stop at the first replica it cannot place)."""
+    """One greedy cycle. Hard SLOs filter when ``problem.slo_mode`` is hard;
+    ``respect_slo=False`` gives the SLO-blind variant (SLOs scored as if soft) that local search
+    repairs from. ``order`` and ``keep_going`` pass to :func:`~solvers.heuristics.engine.place`
+    (the ``greedy`` solver itself uses neither: file order, stop at the first replica it cannot
+    place)."""
     hard = respect_slo and problem.slo_mode == "hard"
     score = LeastAddedDegradation(problem, count_violations=True)
     return place(
@@ -171,11 +167,7 @@ def greedy(
     shortlist: int = DEFAULT_SHORTLIST,
     **options,
 ) -> Result:
-    """SPEC section 6. ``shortlist``: machines re-scored exactly per replica (default 8).
-
-    >>> from solvers.registry import run                         # doctest: +SKIP
-    >>> run("greedy", problem, time_limit=5).status              # doctest: +SKIP
-    """
+    """SPEC section 6. ``shortlist``: machines re-scored exactly per replica (default 8)."""
     started = time.perf_counter()
     placement = greedy_placement(problem, deadline=started + time_limit, shortlist=shortlist)
     return heuristic_result(problem, placement, "greedy", started)

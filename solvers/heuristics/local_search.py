@@ -1,11 +1,12 @@
 """``local-search``: greedy, then improving moves and swaps until a local optimum or the limit.
 
 Neighbourhoods: *move* one replica to another machine; *swap* two replicas of different models
-on different machines. A candidate is compared with the incumbent lexicographically, with
-:func:`solvers.metrics.sort_key` semantics (SLO violations, objective, mean degradation), but
-computed incrementally: only the two touched machines are re-evaluated, exactly, with THE
-slowdown function (:func:`solvers.heuristics.engine.machine_figures`); the totals are re-summed from the
-per-machine figures after each accepted step so no drift accumulates. The returned objective is
+on different machines. A candidate is compared with the incumbent by
+:func:`solvers.objectives.rank` (SLO violations, objective, mean degradation) and
+:func:`solvers.objectives.better`, but computed incrementally: only the two touched machines
+are re-evaluated, exactly, with THE slowdown function
+(:func:`solvers.objectives.machine_figures`); the totals are re-summed from the per-machine
+figures after each accepted step so no drift accumulates. The returned objective is
 recomputed by the evaluator, and the result is never worse than greedy's (checked on the
 evaluator's figures).
 
@@ -34,39 +35,32 @@ import numpy as np
 
 from solvers.heuristics.baselines import FirstFit, LeastLoaded, size_order
 from solvers.heuristics.engine import (
-    MachineFigures,
     MachineState,
     PairwiseLoad,
     Placement,
-    degradation_value,
     most_constrained_order,
     place,
     unsolved_result,
-    weight_total,
 )
 from solvers.heuristics.greedy import greedy_placement
 from solvers.heuristics.repair import Repair
 from solvers.metrics import evaluate_assignment, sort_key, violations
-from solvers.problem import TOLERANCE, Problem
+from solvers.objectives import (
+    MachineFigures,
+    Rank,
+    Totals,
+    better,
+    degradation_value,
+    goal,
+    mean_weights,
+    opening_price,
+    rank,
+)
+from solvers.problem import Problem
 from solvers.result import Result, Status
 
-#: Relative slack under which two keys count as equal (an improvement must beat it).
-KEY_TOLERANCE = 1e-9
 #: Move targets evaluated exactly per replica before the best improving one is taken.
 DEFAULT_SHORTLIST = 16
-
-Key = tuple[float, float, float]
-
-
-def better(new: Key, old: Key) -> bool:
-    """Lexicographically smaller, each component beyond a relative tolerance."""
-    for x, y in zip(new, old, strict=True):
-        tol = KEY_TOLERANCE * max(1.0, abs(y))
-        if x < y - tol:
-            return True
-        if x > y + tol:
-            return False
-    return False
 
 
 class Search:
@@ -87,7 +81,8 @@ class Search:
         self.deadline = deadline
         self.shortlist = max(1, int(shortlist))
         self.hard = problem.slo_mode == "hard"
-        self.weight_sum = weight_total(problem)
+        self.weight_sum = mean_weights(problem).total
+        self.price = opening_price(problem)  # [T]
         self.own_value = degradation_value(problem)  # [M, T]
         self.load = PairwiseLoad(problem, self.own_value)
         for r, n in enumerate(self.state.assignment.tolist()):
@@ -119,8 +114,8 @@ class Search:
                 return value
         return 0.0
 
-    def key_with(self, changes: Sequence[tuple[int, MachineFigures]]) -> Key:
-        """The sort key of the incumbent with the figures of the given machines replaced."""
+    def key_with(self, changes: Sequence[tuple[int, MachineFigures]]) -> Rank:
+        """The rank of the incumbent with the figures of the given machines replaced."""
         s, p = self.state, self.problem
         violations = self.violations
         wdeg = self.weighted_degradation
@@ -137,16 +132,9 @@ class Search:
             used += opened
             cost += opened * float(p.cost[s.type[n]])
             worst = max(worst, after.max_degradation)
-        mean = wdeg / self.weight_sum
-        objective = {
-            "mean_degradation": mean,
-            "added_latency": wlat,
-            "machines": float(used),
-            "cost": cost,
-        }.get(p.objective)
-        if objective is None:  # max_degradation
-            objective = max(worst, self._max_excluding({n for n, _ in changes}))
-        return (float(violations), objective, mean)
+        worst = max(worst, self._max_excluding({n for n, _ in changes}))
+        totals = Totals(violations, wdeg / self.weight_sum, wlat, worst, used, cost)
+        return rank(p, totals)
 
     # ------------------------------------------------------------------ clock
     def out_of_time(self) -> bool:
@@ -157,22 +145,20 @@ class Search:
     # ------------------------------------------------------------------ moves
     def _move_order(self, model: int, targets: np.ndarray) -> np.ndarray:
         """Targets ranked by an additive pairwise estimate, so good moves are met first."""
-        s, p = self.state, self.problem
+        s = self.state
         types = s.type[targets]
         added = (
             self.own_value[model, types] * self.load.own[targets, model]
             + self.load.inflicted[targets, model]
         )
-        opens = (s.count[targets] == 0).astype(float)
-        if p.objective == "cost":
-            opens = opens * p.cost[types]
+        opens = (s.count[targets] == 0) * self.price[types]
         return targets[np.lexsort((targets, added, opens))]
 
     def try_move(self, replica: int) -> bool:
         s = self.state
         model = int(self.problem.replica_model[replica])
         source = int(s.assignment[replica])
-        mask = s.feasible(model, self.hard)
+        mask = s.feasible(model, self.hard, replica=replica)
         mask[source] = False
         targets = np.flatnonzero(s.without_empty_twins(mask))
         if targets.size == 0:
@@ -217,25 +203,21 @@ class Search:
         s, p = self.state, self.problem
         a = int(s.assignment[replica])
         m1 = int(p.replica_model[replica])
-        ta = int(s.type[a])
         machine = s.assignment
         models = p.replica_model
-        tb = s.type[machine]
         ok = (machine != a) & (models != m1) & (np.arange(p.n_replicas) > replica)
-        ok &= ~s.hosts[a, models] & ~s.hosts[machine, m1]
-        allowed = p.allowed
-        ok &= allowed[models, ta] & allowed[m1, tb]
-        if self.hard:
-            meets = ~(np.nan_to_num(p.solo_latency, nan=np.inf) > p.slo[:, None] + TOLERANCE)
-            ok &= meets[models, ta] & meets[m1, tb]
+        ok &= s.may_host(self.hard)[models, a] & s.may_host(self.hard)[m1, machine]
+        ok &= ~s.conflicts_after_swap(a, m1, models) & ~s.conflicts_after_swap(machine, models, m1)
+        ok &= s.spread_kept_by_swap(a, machine, m1, models)
         idx = np.flatnonzero(ok)
         if idx.size == 0:
             return idx
         req = p.requests
         b = machine[idx]
-        on_a = s.used[a] - req[m1] + req[models[idx]] <= s.capacity[a] + TOLERANCE
-        on_b = s.used[b] - req[models[idx]] + req[m1] <= s.capacity[b] + TOLERANCE
-        return idx[np.all(on_a, axis=1) & np.all(on_b, axis=1)]
+        fits = s.tables.fits
+        on_a = fits(s.used[a] - req[m1], req[models[idx]], s.capacity[a])
+        on_b = fits(s.used[b] - req[models[idx]], req[m1], s.capacity[b])
+        return idx[on_a & on_b]
 
     def try_swap(self, r1: int, r2: int) -> bool:
         s, p = self.state, self.problem
@@ -318,8 +300,9 @@ def _construct(
     """A complete start when file-order greedy (``first``, run with ``keep_going``) is not one.
 
     1. greedy's score in the most-constrained-first order (same engine, another order);
-    2. ejection-chain repair (:mod:`solvers.heuristics.repair`) of the partial greedy placements (file
-       order and most constrained first), the one with fewer unplaced replicas first;
+    2. ejection-chain repair (:mod:`solvers.heuristics.repair`) of the partial greedy
+       placements (file order and most constrained first), the one with fewer unplaced
+       replicas first;
     3. :func:`_fallback_start`.
 
     Starts from 1 and 2 respect hard SLOs; 3 may not, and the search then minimizes
@@ -362,11 +345,7 @@ def local_search(
     **options,
 ) -> Result:
     """SPEC section 6. ``seed`` orders the neighbourhoods; ``shortlist``: move targets
-    evaluated per replica before the best improving one is taken (all when none improves).
-
-    >>> from solvers.registry import run                            # doctest: +SKIP
-    >>> run("local-search", problem, time_limit=10, seed=1).info    # doctest: +SKIP
-    """
+    evaluated per replica before the best improving one is taken (all when none improves)."""
     started = time.perf_counter()
     deadline = started + time_limit
     hard = problem.slo_mode == "hard"
@@ -391,7 +370,7 @@ def local_search(
     metrics = evaluate_assignment(problem, final)
     if greedy_assignment is not None:
         reference = evaluate_assignment(problem, greedy_assignment)
-        if sort_key(problem, reference) < sort_key(problem, metrics):
+        if better(sort_key(problem, reference), sort_key(problem, metrics)):
             final, metrics = greedy_assignment, reference
     info = {
         "solver": "local-search",
@@ -427,7 +406,7 @@ def local_search(
     return Result(
         Status.FEASIBLE,
         final,
-        objective=metrics.objective(problem.objective),
+        objective=goal(problem).value(metrics),
         seconds=time.perf_counter() - started,
         info=info,
     )

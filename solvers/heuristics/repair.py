@@ -12,15 +12,16 @@ unplaced replica ``x`` (most constrained first):
   and ``q2`` is inserted (into ``n`` too: that is a swap of ``q`` and ``q2`` around ``x``).
 
 Depths are tried in turn (iterative deepening), so a short chain is always preferred. Among
-the chains found at one depth (a few, ``successes``), the best by the key (hard-SLO
-violations, objective, mean degradation) wins; every chain places one more replica, so the
-lexicographic goal is (unplaced, violations, objective). Each move is applied to the state
-and undone after it is scored (no copies), and only machines the chain has not yet changed
-may eject, so a chain never undoes itself.
+the chains found at one depth (a few, ``successes``), the best by
+:func:`~solvers.objectives.rank` (SLO violations, objective, mean degradation) wins; every
+chain places one more replica, so the lexicographic goal is (unplaced, violations,
+objective). Each move is applied to the state and undone after it is scored (no copies), and
+only machines the chain has not yet changed may eject, so a chain never undoes itself.
 
-Feasibility: capacity, the per-machine limit, anti-affinity and allowed types are filtered
-(:meth:`~solvers.heuristics.engine.MachineState.feasible`); under hard SLOs every machine a chain changes
-is checked exactly (THE slowdown function, :func:`~solvers.heuristics.engine.machine_figures`) after
+Feasibility: the filter tables of the problem (allowed types, machine state, capacity, the
+per-machine limit, conflicts, spread) are applied through
+:class:`~solvers.heuristics.engine.MachineState`; under hard SLOs every machine a chain changes
+is checked exactly (THE slowdown function, :func:`~solvers.objectives.machine_figures`) after
 the change, so a repaired placement breaks no SLO. With soft SLOs violations are only scored.
 
 Cost: candidates are filtered vectorized over all placed replicas and ranked by an additive
@@ -35,10 +36,22 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from solvers.heuristics.engine import MachineFigures, MachineState, degradation_value, weight_total
-from solvers.problem import TOLERANCE, Problem
+from solvers.heuristics.engine import MachineState
+from solvers.objectives import (
+    TOLERANCE,
+    MachineFigures,
+    Rank,
+    Totals,
+    better,
+    degradation_value,
+    goal,
+    mean_weights,
+    opening_price,
+    rank,
+)
+from solvers.problem import Problem
 
-Key = tuple[float, float, float]
+Key = tuple[float, float, float]  # (new SLO violations, the goal's change, added degradation)
 #: (replica, its machine before, its machine after, figures of both before), to undo a move.
 Undo = tuple[int, int, int, MachineFigures | None, MachineFigures | None]
 Plan = list[tuple[int, int]]  # (replica, target machine) moves, applied in order
@@ -75,14 +88,13 @@ class Repair:
         self.max_depth = max(0, int(max_depth))
         self.shortlist = max(1, int(shortlist))
         self.hard = problem.slo_mode == "hard"
-        self.weight_sum = weight_total(problem)
+        self.goal = goal(problem)
+        self.price = opening_price(problem)  # [T]
+        self.weight_sum = mean_weights(problem).total
         self.own_value = degradation_value(problem)  # [M, T]
         self.resident_value = self.own_value.T  # [T, M]
         self.pair_excess = np.nan_to_num(problem.pair_slowdown - 1.0)  # [T, M, M]
-        allowed = problem.allowed
-        solo = np.where(allowed, problem.solo_latency, np.inf)
-        may = allowed & (solo <= problem.slo[:, None] + TOLERANCE) if self.hard else allowed
-        self.may_host = may[:, problem.machine_type]  # [M, N]
+        self.may_host = self.state.may_host(self.hard)  # [M, N]
         self.inserted = 0
         self.ejections = 0
         self.chains_tried = 0
@@ -98,34 +110,29 @@ class Repair:
     def unplaced(self) -> np.ndarray:
         return np.flatnonzero(self.state.assignment < 0)
 
-    def key(self) -> Key:
-        """(SLO violations, objective, mean degradation) of the placed replicas, from the
-        per-machine exact figures (unplaced replicas are counted apart)."""
+    def key(self) -> Rank:
+        """:func:`~solvers.objectives.rank` of the placed replicas, from the per-machine exact
+        figures (unplaced replicas are counted apart)."""
         s, p = self.state, self.problem
-        mean = float(s.weighted_degradation.sum()) / self.weight_sum
-        objective = {
-            "mean_degradation": mean,
-            "added_latency": float(s.weighted_added_latency.sum()),
-            "max_degradation": float(s.max_degradation.max()) if s.count.size else 0.0,
-            "machines": float((s.count > 0).sum()),
-            "cost": float(p.cost[s.type[s.count > 0]].sum()),
-        }[p.objective]
-        return (float(s.slo_violations.sum()), objective, mean)
+        occupied = s.count > 0
+        totals = Totals(
+            slo_violations=int(s.slo_violations.sum()),
+            mean_degradation=float(s.weighted_degradation.sum()) / self.weight_sum,
+            weighted_added_latency_ms=float(s.weighted_added_latency.sum()),
+            max_degradation=float(s.max_degradation.max()) if s.count.size else 0.0,
+            machines_used=int(occupied.sum()),
+            cost_per_hour=float(p.cost[s.type[occupied]].sum()),
+        )
+        return rank(p, totals)
 
     def _local_key(self, machine: int, after: MachineFigures) -> Key:
-        """What adding to ``machine`` changes in the key (for choosing an insertion)."""
-        s, p = self.state, self.problem
-        before = s.figures[machine]
+        """What adding to ``machine`` changes (for choosing an insertion): new violations, the
+        goal's change on the machine (a max goal: the machine's own max), added degradation."""
+        before = self.state.figures[machine]
+        price = float(self.price[int(self.state.type[machine])])
         added = after.weighted_degradation - before.weighted_degradation
-        opens = float(not before.models)
-        objective = {
-            "mean_degradation": added,
-            "added_latency": after.weighted_added_latency - before.weighted_added_latency,
-            "max_degradation": after.max_degradation,
-            "machines": opens,
-            "cost": opens * float(p.cost[s.type[machine]]),
-        }[p.objective]
-        return (float(after.slo_violations - before.slo_violations), objective, added)
+        change = self.goal.change(before, after, price)
+        return (float(after.slo_violations - before.slo_violations), change, added)
 
     # ------------------------------------------------------------------ apply and undo
     def _move(self, replica: int, target: int) -> Undo:
@@ -174,6 +181,13 @@ class Repair:
         ).sum(axis=1)
         return self.own_value[model, types] * own + inflicted
 
+    def _hosts_now(self) -> np.ndarray:
+        """[M, N] bool: machines that could take one more replica of each model as things
+        stand (filter tables, not yet the exact SLO), vectorized over every model at once."""
+        s, p = self.state, self.problem
+        fits = s.tables.fits(s.used[None, :, :], p.requests[:, None, :], s.capacity[None, :, :])
+        return self.may_host & ~s.conflicting_all().T & (s.count < s.limit)[None, :] & fits
+
     # ------------------------------------------------------------------ depth 0
     def _insertion(self, model: int, walk: int | None) -> tuple[int, MachineFigures] | None:
         """The best machine that takes ``model`` as it is (exactly checked), or None."""
@@ -183,11 +197,8 @@ class Repair:
         if machines.size == 0:
             return None
         keys: list[np.ndarray] = [machines, s.count[machines], self._estimate(model, machines)]
-        opens = (s.count[machines] == 0).astype(float)
-        if self.problem.objective == "machines":
-            keys.append(opens)
-        elif self.problem.objective == "cost":
-            keys.append(opens * self.problem.cost[s.type[machines]])
+        if self.goal.prices_machines:
+            keys.append((s.count[machines] == 0) * self.price[s.type[machines]])
         ranked = machines[np.lexsort(tuple(keys))]
         best: tuple[int, MachineFigures] | None = None
         best_key: tuple[float, ...] | None = None
@@ -215,20 +226,18 @@ class Repair:
         replicas = np.flatnonzero(s.assignment >= 0)
         machines = s.assignment[replicas]
         models = p.replica_model[replicas]
-        ok = self.may_host[model, machines] & ~s.hosts[machines, model]
+        ok = self.may_host[model, machines] & ~s.conflicts_after_swap(machines, models, model)
+        if self.problem.filter_tables.spread_key[model] >= 0:
+            ok &= s.spread_allows(model)[machines]
         if locked:
             ok &= ~np.isin(machines, np.fromiter(locked, dtype=np.int64))
-        room = s.used[machines] - p.requests[models] + p.requests[model]
-        ok &= np.all(room <= s.capacity[machines] + TOLERANCE, axis=1)
+        ok &= s.tables.fits(
+            s.used[machines] - p.requests[models], p.requests[model], s.capacity[machines]
+        )
         replicas, machines, models = replicas[ok], machines[ok], models[ok]
         if replicas.size == 0:
             return []
-        # where each model could go now: [M, N], vectorized over every model at once
-        fits = np.all(
-            s.used[None, :, :] + p.requests[:, None, :] <= s.capacity[None, :, :] + TOLERANCE,
-            axis=2,
-        )
-        elsewhere = (self.may_host & ~s.hosts.T & (s.count < s.limit)[None, :] & fits).sum(1)
+        elsewhere = self._hosts_now().sum(axis=1)
         movable = elsewhere[models] > 0
         if depth <= 1:  # the resident must go straight somewhere
             replicas, machines, models = replicas[movable], machines[movable], models[movable]
@@ -250,15 +259,12 @@ class Repair:
         ejections first, at most ``CLEARINGS`` (``NESTED_CLEARINGS`` inside a chain)."""
         s, p = self.state, self.problem
         req = p.requests
-        candidates = np.flatnonzero(self.may_host[model] & ~s.hosts[:, model] & (s.count >= 2))
+        candidates = np.flatnonzero(self.may_host[model] & ~s.conflicting(model) & (s.count >= 2))
         if locked:
             candidates = candidates[~np.isin(candidates, np.fromiter(locked, dtype=np.int64))]
         if candidates.size == 0:
             return []
-        fits = np.all(
-            s.used[None, :, :] + req[:, None, :] <= s.capacity[None, :, :] + TOLERANCE, axis=2
-        )
-        elsewhere = (self.may_host & ~s.hosts.T & (s.count < s.limit)[None, :] & fits).sum(1)
+        elsewhere = self._hosts_now().sum(axis=1)
         residents_of: dict[int, list[int]] = {}
         for r in np.flatnonzero(np.isin(s.assignment, candidates)).tolist():
             residents_of.setdefault(int(s.assignment[r]), []).append(r)
@@ -266,7 +272,7 @@ class Repair:
         for n in candidates.tolist():
             cap = s.capacity[n]
             need = s.used[n] + req[model] - cap  # > 0 where short
-            if not np.any(need > TOLERANCE) and s.count[n] < s.limit:
+            if not np.any(need > TOLERANCE) and s.count[n] < s.limit[n]:
                 continue  # fits as it is: an insertion, or an SLO conflict (single ejections)
             residents = residents_of.get(n, [])
             short = need > TOLERANCE
@@ -283,17 +289,18 @@ class Repair:
             used = s.used[n] + req[model]
             count = int(s.count[n]) + 1
             ejected: list[int] = []
+            limit = int(s.limit[n])
             for r in ranked:
-                if np.all(used <= cap + TOLERANCE) and count <= s.limit:
+                if np.all(used <= cap + TOLERANCE) and count <= limit:
                     break
                 used = used - req[p.replica_model[r]]
                 count -= 1
                 ejected.append(r)
-            if not (np.all(used <= cap + TOLERANCE) and count <= s.limit):
+            if not (np.all(used <= cap + TOLERANCE) and count <= limit):
                 continue
             for r in list(reversed(ejected)):  # keep whoever may stay
                 back = used + req[p.replica_model[r]]
-                if np.all(back <= cap + TOLERANCE) and count + 1 <= s.limit:
+                if np.all(back <= cap + TOLERANCE) and count + 1 <= limit:
                     used, count = back, count + 1
                     ejected.remove(r)
             if len(ejected) < 2 or any(elsewhere[p.replica_model[r]] == 0 for r in ejected):
@@ -305,7 +312,7 @@ class Repair:
 
     def _best_chain(
         self, replica: int, depth: int, locked: frozenset[int], walk: int | None
-    ) -> tuple[Key, Plan] | None:
+    ) -> tuple[Rank, Plan] | None:
         """The best way to seat the (unplaced) ``replica`` with chains of ``depth`` ejections
         at most, on the current state (left unchanged); the key is of the whole state after."""
         model = int(self.problem.replica_model[replica])
@@ -320,7 +327,7 @@ class Repair:
         s = self.state
         candidates = [(int(s.assignment[q]), [q]) for q in self._ejections(model, locked, depth)]
         candidates += self._clearings(model, locked)
-        found: list[tuple[Key, Plan]] = []
+        found: list[tuple[Rank, Plan]] = []
         for n, ejected in candidates:
             if self.out_of_time():
                 break
@@ -332,7 +339,11 @@ class Repair:
                     break
         if not found:
             return None
-        return min(found, key=lambda kp: kp[0])
+        best = found[0]
+        for candidate in found[1:]:
+            if better(candidate[0], best[0]):
+                best = candidate
+        return best
 
     def _eject(
         self,
@@ -342,7 +353,7 @@ class Repair:
         ejected: list[int],
         depth: int,
         locked: frozenset[int],
-    ) -> tuple[Key, Plan] | None:
+    ) -> tuple[Rank, Plan] | None:
         """Seat ``replica`` on ``machine`` in place of ``ejected``, then re-seat each of those
         with ``depth - 1`` more ejections; the key and plan if all succeed (state unchanged)."""
         undos = [self._move(q, -1) for q in ejected]
@@ -354,7 +365,7 @@ class Repair:
         undos.append(self._move(replica, machine))
         plan.append((replica, machine))
         locked = locked | {machine}
-        result: tuple[Key, Plan] | None = None
+        result: tuple[Rank, Plan] | None = None
         for q in ejected:
             rest = self._best_chain(q, depth - 1, locked, INNER_WALK)
             if rest is None:
