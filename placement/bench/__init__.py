@@ -1,1 +1,2 @@
-"""Benchmark suites: TOML suites, the runner (process pool), reports and plots."""
+"""Benchmark suites: TOML suites (package data in ``suites/``), the runner, its executors
+(process pool or Ray), reports and plots."""

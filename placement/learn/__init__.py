@@ -1,1 +1,2 @@
-"""The learned slowdown predictor: features, estimators, persistence and evaluation."""
+"""The learned slowdown predictor: features, estimators, their compiled small-batch forms,
+the SlowdownPredictor facade, persistence and evaluation."""
