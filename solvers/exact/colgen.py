@@ -26,7 +26,7 @@ import numpy as np
 
 from solvers.exact.backend import ModelRefused
 from solvers.exact.columns import Configurations
-from solvers.exact.goals import column_coefficient, meets, stage_coefficients
+from solvers.exact.goals import meets, stage_coefficients
 from solvers.exact.highs import new_highs, refusal
 from solvers.exact.master import column_block, forbidden, master_rows
 from solvers.exact.pricing import PricingStats, TypePricer, structure_contradicted
@@ -81,8 +81,10 @@ class ColumnGenerator:
                              np.array([])), "its rows")
         # artificials: cover a replica at a prohibitive price; expensive enough to be a last
         # resort, cheap enough that their duals do not make every set look improving
-        costs = [self.column_cost(c) for c in range(len(configs))]
-        self.big = 10.0 * max([1.0, *map(abs, costs)]) * max(1, problem.slot_limit)
+        costs = stage_coefficients(problem, configs, stage)
+        self.big = 10.0 * max(1.0, float(np.abs(costs).max(initial=0.0))) * max(
+            1, problem.slot_limit
+        )
         for m in range(M):
             self.check(h.addCol(self.big, 0.0, highspy.kHighsInf, 1, np.array([m], dtype=np.int32),
                                 np.array([1.0])), "an artificial column")
@@ -99,9 +101,6 @@ class ColumnGenerator:
             raise ModelRefused(refusal(f"the column-generation LP ({what})"))
 
     # -------------------------------------------------------------- columns
-    def column_cost(self, c: int) -> float:
-        return column_coefficient(self.problem, self.configs, self.stage, c)
-
     def sync(self) -> None:
         """Add the configurations not yet in the LP."""
         configs, start, stop = self.configs, self.in_lp, len(self.configs)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from solvers.metrics import residents
+from solvers.objectives import ConfigurationFigures, configuration_figures, mean_weights
 from solvers.problem import TOLERANCE, Problem
 
 #: Beyond this many columns, enumeration stops and the caller switches to column generation.
@@ -29,111 +30,85 @@ DEFAULT_MAX_CONFIGURATIONS = 200_000
 #: function): ~140 us on generated instances. ``auto`` routing enumerates only what fits in
 #: 35% of the time limit.
 ENUMERATION_SECONDS = 1.5e-4
-#: Configurations whose slowdowns are asked in one batch when the slowdown function has a batch
-#: path (a learned predictor: one inference for thousands of sets).
-PREFETCH_CHUNK = 4096
-
-
-@dataclass(frozen=True)
-class ConfigurationCosts:
-    """What one machine holding a configuration contributes to each goal."""
-
-    degradation: float  # sum_m weight_m (s_m - 1), mean-degradation weights (not yet divided)
-    added_latency: float  # sum_m weight_m solo_m (s_m - 1)
-    max_degradation: float  # max_m (s_m - 1)
-    violations: int  # members whose latency misses the SLO
-    cost: float  # cost_per_hour of the machine
-
-
-def mean_weights(problem: Problem) -> tuple[np.ndarray, float]:
-    """Per-model weights and the denominator of the evaluator's mean degradation (it falls back
-    to the unweighted mean when every weight is 0)."""
-    counts = problem.replicas_per_model
-    total = float((problem.weight * counts).sum())
-    if total > 0:
-        return problem.weight.astype(float), total
-    return np.ones(problem.n_models), float(max(1, counts.sum()))
-
-
-def degradation_weights(problem: Problem) -> list[float]:
-    """The mean-degradation weight of each model as plain floats (the cost loop's inputs)."""
-    return [float(w) for w in mean_weights(problem)[0]]
-
-
-def configuration_costs(
-    problem: Problem, t: int, members: tuple[int, ...], weights: list[float] | None = None
-) -> ConfigurationCosts | None:
-    """Exact costs of one machine of type ``t`` holding ``members``, via ``problem.slowdown``.
-
-    None under hard SLOs as soon as one member misses its SLO (the rest need not be asked:
-    the oracle can be slow, a learned predictor even more so)."""
-    if weights is None:
-        weights = degradation_weights(problem)
-    hard = problem.slo_mode == "hard"
-    everyone = frozenset(members)
-    degradation = added = worst = 0.0
-    violations = 0
-    for m in members:
-        s = problem.slowdown(m, everyone - {m}, t)
-        solo = float(problem.solo_latency[m, t])
-        if solo * s > problem.slo[m] + TOLERANCE:
-            if hard:
-                return None
-            violations += 1
-        d = s - 1.0
-        degradation += weights[m] * d
-        added += problem.weight[m] * (solo * s - solo)
-        worst = max(worst, d)
-    return ConfigurationCosts(degradation, added, worst, violations, float(problem.cost[t]))
+#: Configurations whose figures are computed in one batch (and, when the slowdown function has a
+#: batch path, a learned predictor, their slowdowns asked in one inference).
+FIGURES_CHUNK = 4096
 
 
 @dataclass
 class Configurations:
-    """The column store: one entry per configuration (parallel lists), each added once."""
+    """The column store: one entry per configuration (parallel lists), each added once with its
+    figures from :func:`solvers.objectives.configuration_figures` (the one per-machine
+    computation); :meth:`figures` gives them as arrays for the goals' coefficients."""
 
     types: list[int] = field(default_factory=list)
     members: list[tuple[int, ...]] = field(default_factory=list)
-    degradation: list[float] = field(default_factory=list)
-    added_latency: list[float] = field(default_factory=list)
+    weighted_degradation: list[float] = field(default_factory=list)
+    weighted_added_latency: list[float] = field(default_factory=list)
     max_degradation: list[float] = field(default_factory=list)
-    violations: list[int] = field(default_factory=list)
+    slo_violations: list[int] = field(default_factory=list)
     cost: list[float] = field(default_factory=list)
     complete: bool = False  # True: every usable configuration of the problem is here
     index: dict[tuple[int, tuple[int, ...]], int] = field(default_factory=dict)
-    weights: list[float] | None = None  # the mean-degradation weights, computed once
+    weights: np.ndarray | None = None  # the mean-degradation weights, looked up once
+    _arrays: ConfigurationFigures | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.members)
 
-    def add(self, problem: Problem, t: int, members: Iterable[int]) -> int | None:
-        """Add a configuration (exact costs); its column index, or None when unusable
-        (a member misses its SLO under hard SLOs)."""
-        key = (int(t), tuple(sorted(int(m) for m in members)))
-        if key in self.index:
-            return self.index[key]
-        if self.weights is None:
-            self.weights = degradation_weights(problem)
-        costs = configuration_costs(problem, key[0], key[1], self.weights)
-        if costs is None or (problem.slo_mode == "hard" and costs.violations > 0):
-            return None
-        c = len(self.members)
-        self.index[key] = c
-        self.types.append(key[0])
-        self.members.append(key[1])
-        self.degradation.append(costs.degradation)
-        self.added_latency.append(costs.added_latency)
-        self.max_degradation.append(costs.max_degradation)
-        self.violations.append(costs.violations)
-        self.cost.append(costs.cost)
-        return c
+    def figures(self) -> ConfigurationFigures:
+        """Every column's figures as arrays (rebuilt only after the store grew)."""
+        if self._arrays is None or len(self._arrays) != len(self):
+            self._arrays = ConfigurationFigures(
+                np.ones(len(self), dtype=bool),
+                np.asarray(self.weighted_degradation, dtype=float),
+                np.asarray(self.weighted_added_latency, dtype=float),
+                np.asarray(self.max_degradation, dtype=float),
+                np.asarray(self.slo_violations, dtype=np.int64),
+                np.asarray(self.cost, dtype=float),
+            )
+        return self._arrays
 
-    def add_many(self, problem: Problem, columns: list[tuple[int, tuple[int, ...]]]) -> int:
-        """Add ``(type, members)`` columns, their slowdowns asked in one batch; how many were
-        new."""
-        before = len(self)
-        prefetch_configurations(problem, columns)
+    def add(self, problem: Problem, t: int, members: Iterable[int]) -> int | None:
+        """Add a configuration; its column index, or None when unusable (a member misses its
+        SLO under hard SLOs)."""
+        key = (int(t), tuple(sorted(int(m) for m in members)))
+        self.add_many(problem, [key])
+        return self.index.get(key)
+
+    def add_many(self, problem: Problem, columns: Iterable[tuple[int, Iterable[int]]]) -> int:
+        """Add ``(type, members)`` configurations in order, the figures of each type's new ones
+        computed in one batch (one slowdown query batch with a learned predictor); how many
+        were new and usable."""
+        if self.weights is None:
+            self.weights = mean_weights(problem).weights
+        new: dict[tuple[int, tuple[int, ...]], None] = {}
         for t, members in columns:
-            self.add(problem, t, members)
+            key = (int(t), tuple(sorted(int(m) for m in members)))
+            if key not in self.index:
+                new[key] = None
+        by_type: dict[int, list[tuple[int, ...]]] = {}
+        for t, members in new:
+            by_type.setdefault(t, []).append(members)
+        figures = {
+            t: configuration_figures(problem, sets, t, self.weights) for t, sets in by_type.items()
+        }
+        position = {t: 0 for t in by_type}
+        before = len(self)
+        for t, members in new:
+            i = position[t]
+            position[t] += 1
+            f = figures[t]
+            if not f.usable[i] or (problem.slo_mode == "hard" and f.slo_violations[i] > 0):
+                continue
+            self.index[(t, members)] = len(self.members)
+            self.types.append(t)
+            self.members.append(members)
+            self.weighted_degradation.append(float(f.weighted_degradation[i]))
+            self.weighted_added_latency.append(float(f.weighted_added_latency[i]))
+            self.max_degradation.append(float(f.max_degradation[i]))
+            self.slo_violations.append(int(f.slo_violations[i]))
+            self.cost.append(float(f.cost[i]))
         return len(self) - before
 
 
@@ -153,21 +128,6 @@ def candidates(problem: Problem, t: int) -> list[int]:
             continue
         out.append(m)
     return out
-
-
-def prefetch_configurations(
-    problem: Problem, items: Iterable[tuple[int, Iterable[int]]]
-) -> int:
-    """Ask the slowdown of every member of every ``(type, members)`` configuration in one batch
-    (when the problem has a batch path; otherwise nothing: they are asked as needed)."""
-    if problem.slowdown_batch_fn is None:
-        return 0
-    queries = []
-    for t, members in items:
-        everyone = frozenset(int(m) for m in members)
-        if len(everyone) >= 2:
-            queries += [(m, everyone - {m}, int(t)) for m in everyone]
-    return problem.prefetch(queries)
 
 
 # ---------------------------------------------------------------------------- enumeration
@@ -231,16 +191,12 @@ def enumerate_configurations(
         return None
     configs = Configurations()
     budget = [0]
-    batched = problem.slowdown_batch_fn is not None
     try:
         for t in range(problem.n_types):
             chunk: list[tuple[int, tuple[int, ...]]] = []
             for members in fitting_subsets(problem, t, max_configurations, budget, deadline):
-                if not batched:
-                    configs.add(problem, t, members)
-                    continue
                 chunk.append((t, members))
-                if len(chunk) >= PREFETCH_CHUNK:
+                if len(chunk) >= FIGURES_CHUNK:
                     configs.add_many(problem, chunk)
                     chunk = []
             if chunk:

@@ -23,10 +23,11 @@ from solvers.exact.columns import (
     is_configuration,
     machine_contents,
 )
-from solvers.exact.goals import stage_value, stages, strictly_better, trivial_bound
+from solvers.exact.goals import stage_value
 from solvers.exact.master import build_master
 from solvers.exact.price_and_branch import column_generation_stage
-from solvers.metrics import evaluate_assignment, sort_key, violations
+from solvers.metrics import evaluate_assignment, violations
+from solvers.objectives import better, rank, stages, trivial_bound
 from solvers.problem import Problem
 from solvers.result import OPTIMALITY_GAP, Result, SolverInputError, Status, relative_gap
 
@@ -262,9 +263,9 @@ def solve_exact(
         assignment = None
     if warm is not None and (
         assignment is None
-        or strictly_better(
-            sort_key(problem, evaluate_assignment(problem, warm)),
-            sort_key(problem, evaluate_assignment(problem, assignment)),
+        or better(
+            rank(problem, evaluate_assignment(problem, warm)),
+            rank(problem, evaluate_assignment(problem, assignment)),
         )
     ):
         # a time-limited master may end worse than its own hint; never return worse than it

@@ -15,12 +15,13 @@ from solvers.exact.colgen import ColumnGenerator
 from solvers.exact.columns import Configurations
 from solvers.exact.goals import is_linear, meets, safe_bound, stage_value
 from solvers.exact.master import build_master
+from solvers.objectives import TIE_BREAK
 from solvers.problem import Problem
 from solvers.result import Status
 
-#: The goal that prices a stage whose own goal is not linear (the max goal): its columns are
-#: priced by mean degradation, and column generation proves no bound for it.
-PRICING_FALLBACK = "mean_degradation"
+#: The goal that prices a stage whose own goal is not a sum (the max goal): the tie-break, mean
+#: degradation; column generation then proves no bound for the stage.
+PRICING_FALLBACK = TIE_BREAK
 
 
 def column_generation_stage(

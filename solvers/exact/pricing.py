@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from solvers.exact.columns import (
-    Configurations,
-    candidates,
-    configuration_costs,
-    degradation_weights,
+from solvers.exact.columns import Configurations, candidates
+from solvers.objectives import (
+    LinearTerms,
+    column_coefficients,
+    configuration_figures,
+    linear_terms,
     mean_weights,
 )
 from solvers.problem import TOLERANCE, Problem
@@ -93,9 +94,9 @@ class TypePricer:
             caps = np.minimum(caps, max_slowdown)
         self.caps = caps
         self.slo_limit = (problem.slo[idx] + TOLERANCE) / solo  # for violation counts
-        weights, denominator = mean_weights(problem)
-        self.deg_w = weights[idx] / denominator
-        self.add_w = problem.weight[idx] * solo
+        self.idx = idx
+        self.weights = mean_weights(problem).weights
+        self._terms: dict[str, LinearTerms] = {}
         structure = problem.structure
         self.structured = structure is not None
         if structure is not None:
@@ -115,32 +116,33 @@ class TypePricer:
             self.entries = entries
 
     def cost_terms(self, alpha: dict[str, float]) -> CostTerms:
-        """``f``'s parts for goal weights ``alpha``."""
-        per_member = alpha.get("mean_degradation", 0.0) * self.deg_w + alpha.get(
-            "added_latency", 0.0
-        ) * self.add_w
-        per_machine = alpha.get("machines", 0.0) + alpha.get("cost", 0.0) * float(
-            self.problem.cost[self.t]
-        )
-        return CostTerms(per_member, alpha.get("violations", 0.0), per_machine)
+        """``f``'s parts for stage weights ``alpha`` (:func:`solvers.objectives.linear_terms`
+        of each stage, weighted)."""
+        per_member = np.zeros(self.k)
+        per_violation = per_machine = 0.0
+        for stage, weight in alpha.items():
+            terms = self._terms.get(stage)
+            if terms is None:
+                terms = self._terms[stage] = linear_terms(self.problem, stage)
+            per_member = per_member + weight * terms.per_degradation[self.idx, self.t]
+            per_machine += weight * float(terms.per_machine[self.t])
+            per_violation += weight * terms.per_violation
+        return CostTerms(per_member, per_violation, per_machine)
 
-    def exact_cost(self, alpha: dict[str, float], terms: CostTerms, members: tuple[int, ...],
-                   weights: list[float]) -> float | None:
-        """``f`` of a configuration from its exact costs; None when it is no column (a hard SLO
-        missed, or above a fixed max degradation)."""
+    def exact_cost(self, alpha: dict[str, float], members: tuple[int, ...]) -> float | None:
+        """``f`` of a configuration from its exact figures (:mod:`solvers.objectives`, as the
+        column store computes them); None when it is no column (a hard SLO missed, or above a
+        fixed max degradation)."""
         problem = self.problem
-        costs = configuration_costs(problem, self.t, members, weights)
-        if costs is None:
+        figures = configuration_figures(problem, [members], self.t, self.weights)
+        if not figures.usable[0] or (problem.slo_mode == "hard" and figures.slo_violations[0]):
             return None
-        if problem.slo_mode == "hard" and costs.violations:
+        if self.max_slowdown is not None and figures.max_degradation[0] + 1.0 > self.max_slowdown:
             return None
-        if self.max_slowdown is not None and costs.max_degradation + 1.0 > self.max_slowdown:
-            return None
-        f = terms.per_machine
-        f += alpha.get("mean_degradation", 0.0) * costs.degradation / mean_weights(problem)[1]
-        f += alpha.get("added_latency", 0.0) * costs.added_latency
-        f += terms.per_violation * costs.violations
-        return f
+        return sum(
+            weight * float(column_coefficients(problem, figures, stage)[0])
+            for stage, weight in alpha.items()
+        )
 
     def compose(self, acc: np.ndarray, j: int) -> np.ndarray:
         """Every candidate's composed slowdown once candidate ``j`` joins."""
@@ -198,13 +200,12 @@ class PricingSearch:
         self.order_arr = np.asarray(self.order, dtype=np.int64)
         self.req_ordered = pricer.req[self.order_arr]
         self.duals = np.array([self.pi[m] for m in pricer.models])
-        self.terms = terms = pricer.cost_terms(self.alpha)
+        terms = pricer.cost_terms(self.alpha)
         self.per_member = terms.per_member  # per member: a (s - 1)
         self.per_violation = terms.per_violation
         self.per_machine = terms.per_machine
         # member costs at slowdown 1: the lower bound without structure
         self.unit = self.member_cost(np.ones(pricer.k), slice(None))
-        self.weights = degradation_weights(pricer.problem)
 
     # -------------------------------------------------------------- steps
     def member_cost(self, lb: np.ndarray, where: np.ndarray | slice) -> np.ndarray:
@@ -268,7 +269,7 @@ class PricingSearch:
             return
         ms = tuple(sorted(pricer.models[i] for i in chosen))
         self.stats.exact_evaluations += 1
-        f = pricer.exact_cost(self.alpha, self.terms, ms, self.weights)
+        f = pricer.exact_cost(self.alpha, ms)
         if f is None:
             if pricer.structured:
                 self.best = min(self.best, rc_lb)  # not a configuration: its bound still holds
