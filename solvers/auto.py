@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from solvers.exact.columns import ENUMERATION_SECONDS, count_configurations
 from solvers.problem import Problem
@@ -46,12 +48,31 @@ def auto(
     seed: int = 0,
     threads: int = 1,
     choices: Mapping[str, Callable[..., Result]],
-    **options,
+    **options: Any,
 ) -> Result:
     """Run the solver :func:`choose` picks among ``choices`` (name -> solver function, composed
-    by :mod:`solvers.catalog`: ``milp`` and ``local-search``)."""
+    by :mod:`solvers.catalog`: ``milp`` and ``local-search``). ``options`` are those of any
+    choice; the picked solver gets the ones it takes (``info["auto_unused_options"]`` lists
+    the others)."""
     name, reason = choose(problem, time_limit)
-    result = choices[name](problem, time_limit=time_limit, seed=seed, threads=threads, **options)
+    chosen = choices[name]
+    used, unused = split_options(chosen, options)
+    result = chosen(problem, time_limit=time_limit, seed=seed, threads=threads, **used)
     result.info.setdefault("solver", name)
     result.info["auto"] = reason
+    if unused:
+        result.info["auto_unused_options"] = sorted(unused)
     return result
+
+
+def split_options(
+    fn: Callable[..., Result], options: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the options ``fn`` takes, the rest): exact solvers name every option they take, so one
+    meant for another choice (``backend`` when local search is picked) is not passed on."""
+    parameters = inspect.signature(fn).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return dict(options), {}
+    names = {p.name for p in parameters if p.kind is not inspect.Parameter.VAR_POSITIONAL}
+    used = {k: v for k, v in options.items() if k in names}
+    return used, {k: v for k, v in options.items() if k not in names}

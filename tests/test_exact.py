@@ -434,3 +434,165 @@ def test_partial_pricing_bounds_match_exhaustive() -> None:
                                   **kwargs)
             proved += check_against_exhaustive(problem, ref, result, (name, seed))
     assert proved > 0
+
+
+# ---------------------------------------------------------------------------- master and backends
+def _feasible_problem(objective: str = "mean_degradation", slo: str = "hard"):
+    for seed in range(30, 60):
+        problem = compile_problem(random_instance(
+            seed, n_models=5, n_machines=4, n_types=2, max_replicas=2, objective=objective,
+            slo=slo, n_setwise=3,
+        ))
+        if reference(problem).status == Status.OPTIMAL:
+            return problem
+    raise AssertionError("no feasible instance")
+
+
+def _backends():
+    from solvers.exact.cbc import CbcBackend
+    from solvers.exact.cpsat import CpSatBackend
+    from solvers.exact.highs import HighsBackend
+
+    return [CpSatBackend(0, 1), HighsBackend(0, 1), CbcBackend(0, 1)]
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_one_master_every_backend_same_optimum(objective: str) -> None:
+    """The master is built once per stage; CP-SAT, HiGHS and CBC translate that one object and
+    reach the same optimum of the stage, with earlier goals fixed as rows (or, for the max
+    goal, as forbidden columns)."""
+    from solvers.exact.columns import enumerate_configurations
+    from solvers.exact.goals import stage_value
+    from solvers.exact.master import build_master
+    from solvers.objectives import stages
+
+    problem = _feasible_problem(objective, slo="soft")
+    configs = enumerate_configurations(problem, deadline=1e18)
+    assert configs is not None and configs.complete
+    fixed: list[tuple[str, float]] = []
+    for stage in stages(problem):
+        master = build_master(problem, configs, stage, fixed)
+        values = []
+        for backend in _backends():
+            out = backend.solve(master, None, 20.0)
+            assert out.status == Status.OPTIMAL, (backend.name, stage, out.info)
+            values.append(stage_value(problem, configs, stage, out.counts))
+        assert max(values) - min(values) <= 1e-6 * max(1.0, abs(values[0])), (stage, values)
+        fixed.append((stage, min(values)))
+
+
+def test_master_shape() -> None:
+    """Rows: one per model (== replicas), one per type (<= machines), one per earlier summing
+    goal; an earlier max goal forbids columns instead; the max goal itself becomes an
+    indicator per usable column and one epigraph variable in the linear form."""
+    from solvers.exact.columns import enumerate_configurations
+    from solvers.exact.master import build_master
+
+    problem = _feasible_problem("max_degradation", slo="soft")
+    configs = enumerate_configurations(problem, deadline=1e18)
+    M, T, C = problem.n_models, problem.n_types, len(configs)
+    master = build_master(problem, configs, "max_degradation", [("violations", 0.0)])
+    assert master.rows.n_rows == M + T + 1 and master.n_columns == C
+    assert np.array_equal(master.rows.lower[:M], problem.replicas_per_model)
+    assert master.worst is not None and not master.cost.any()
+    form = master.linear_form()
+    k = int(((master.worst > 0) & (master.upper > 0)).sum())
+    assert form.n_cols == C + k + 1 and form.row_lower.size == M + T + 1 + 2 * k
+    assert not form.integer[-1] and form.integer[: C + k].all()
+    worst = float(master.worst.max())
+    capped = build_master(problem, configs, "mean_degradation", [("max_degradation", worst / 2)])
+    assert capped.rows.n_rows == M + T  # a max goal is no row
+    assert np.array_equal(capped.upper == 0, master.worst > worst / 2 + 1e-9 * (1 + worst / 2))
+
+
+def test_status_tables_cover_every_native_status() -> None:
+    """Each backend maps every status it can answer into the one vocabulary, and a status that
+    promises a solution the backend did not give is unknown."""
+    import highspy
+    import pulp
+    from ortools.sat.python import cp_model
+
+    from solvers.exact import cbc, cpsat, highs
+    from solvers.exact.backend import translate_status
+
+    every_highs = {v for k, v in vars(highspy.HighsModelStatus).items() if k.startswith("k")}
+    assert every_highs <= set(highs.STATUS)
+    every_cpsat = {cp_model.OPTIMAL, cp_model.FEASIBLE, cp_model.INFEASIBLE, cp_model.UNKNOWN,
+                   cp_model.MODEL_INVALID}
+    assert every_cpsat == set(cpsat.STATUS)
+    assert cbc.STATUS[(pulp.LpStatusOptimal, pulp.LpSolutionIntegerFeasible)] == Status.FEASIBLE
+    assert translate_status(highs.STATUS, highspy.HighsModelStatus.kTimeLimit, True) \
+        == Status.FEASIBLE
+    assert translate_status(highs.STATUS, highspy.HighsModelStatus.kTimeLimit, False) \
+        == Status.UNKNOWN
+    assert translate_status(highs.STATUS, highspy.HighsModelStatus.kInfeasible, False) \
+        == Status.INFEASIBLE
+
+
+@pytest.mark.parametrize("route", ["enumerate", "cg"])
+def test_highs_refusal_is_reported_not_a_crash(route: str) -> None:
+    """HiGHS refuses matrix coefficients of 1e15 and more: a machine cost of 1e15 makes the
+    fixed cost row of the tie-break stage one (in the master, and in column generation's LP).
+    The solve says so and keeps what it proved (the cost stage), never an IndexError; CP-SAT,
+    which scales, proves the optimum."""
+    from dataclasses import replace
+
+    problem = _feasible_problem("cost")
+    problem = replace(problem, cost=np.full_like(problem.cost, 1e15), _cache={})
+    result = registry.run("milp", problem, time_limit=10, route=route)
+    assert result.status == Status.FEASIBLE
+    check_result(problem, result)
+    assert "HiGHS refused" in result.info["stages"]["mean_degradation"]["error"]
+    assert result.info["stages"]["cost"]["proved"]
+    if route == "enumerate":  # column generation's LP is HiGHS for every backend
+        proved = registry.run("cpsat", problem, time_limit=10, route=route)
+        assert proved.status == Status.OPTIMAL
+        assert proved.objective == pytest.approx(result.objective, rel=1e-12)
+
+
+# ---------------------------------------------------------------------------- options
+@pytest.mark.parametrize("name", ["cpsat", "milp"])
+def test_unknown_option_is_a_type_error(name: str) -> None:
+    with pytest.raises(TypeError, match="backnd"):
+        registry.run(name, _feasible_problem(), time_limit=5, backnd="cbc")
+
+
+@pytest.mark.parametrize("name,option,value", [
+    ("milp", "backend", "gurobi"),
+    ("milp", "route", "fast"),
+    ("cpsat", "cg_share", 1.5),
+    ("cpsat", "pricing_nodes", 0),
+    ("milp", "max_configurations", -1),
+    ("milp", "warm_start_seconds", float("nan")),
+    ("cpsat", "cp_params", {"no_such_parameter": 1}),
+])
+def test_out_of_range_options_are_refused(name: str, option: str, value) -> None:
+    from solvers.result import SolverInputError
+
+    with pytest.raises(SolverInputError) as refused:
+        registry.run(name, _feasible_problem(), time_limit=5, **{option: value})
+    assert option.split("_")[0] in str(refused.value) or "no_such_parameter" in str(
+        refused.value
+    )
+    if option == "backend":
+        assert "highs" in str(refused.value) and "cbc" in str(refused.value)
+
+
+@pytest.mark.parametrize("name,kwargs", EXACT + [("milp", {"backend": "cbc"})])
+def test_any_seed_below_2_63(name: str, kwargs: dict) -> None:
+    """Backends take 31-bit seeds; every seed of [0, 2**63) is mapped into their range."""
+    problem = _feasible_problem()
+    small = registry.run(name, problem, time_limit=10, seed=1, **kwargs)
+    large = registry.run(name, problem, time_limit=10, seed=2**63 - 1, **kwargs)
+    assert small.status == large.status == Status.OPTIMAL
+    assert large.objective == pytest.approx(small.objective, abs=1e-9)
+
+
+def test_auto_passes_each_choice_only_its_options() -> None:
+    """An option of one of auto's choices (local search's shortlist) is not forced on the
+    other (milp names every option it takes, so it would refuse it)."""
+    problem = _feasible_problem()
+    result = registry.run("auto", problem, time_limit=10.0, shortlist=3, backend="cbc")
+    assert result.info["solver"] == "milp" and result.info["backend"] == "pulp-cbc"
+    assert result.info["auto_unused_options"] == ["shortlist"]
+    assert result.status == Status.OPTIMAL

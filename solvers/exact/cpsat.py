@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from ortools.sat import sat_parameters_pb2
 from ortools.sat.python import cp_model
 
 from solvers.exact.backend import StageOutcome, translate_status
@@ -212,7 +213,7 @@ def check_cp_params(params: Mapping[str, Any] | None) -> None:
     """Every key must be a CP-SAT parameter (``cp_params={"bogus": 1}`` is refused up front)."""
     if params is None:
         return
-    known = {f.name for f in cp_model.sat_parameters_pb2.SatParameters.DESCRIPTOR.fields}
+    known = set(sat_parameters_pb2.SatParameters.DESCRIPTOR.fields_by_name)
     unknown = sorted(set(params) - known)
     if unknown:
         raise SolverInputError(f"cp_params: {', '.join(unknown)} not CP-SAT parameters")

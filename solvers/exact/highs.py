@@ -49,6 +49,7 @@ STATUS: dict[highspy.HighsModelStatus, Status] = {
     _Model.kIterationLimit: Status.FEASIBLE,
     _Model.kSolutionLimit: Status.FEASIBLE,
     _Model.kInterrupt: Status.FEASIBLE,
+    _Model.kHighsInterrupt: Status.FEASIBLE,
     _Model.kMemoryLimit: Status.FEASIBLE,
     _Model.kObjectiveBound: Status.FEASIBLE,
     _Model.kObjectiveTarget: Status.FEASIBLE,
