@@ -353,3 +353,21 @@ def test_gpu_requests_are_whole_devices_with_equal_limits():
     assert resources["requests"]["nvidia.com/gpu"] == resources["limits"]["nvidia.com/gpu"] == "1"
     assert any("gpu_memory_gb" in w for w in exported.warnings)
     deserialize(exported.objects[0], "V1Deployment")
+
+
+def test_kubectl_reads_every_deployment_of_the_stream(tmp_path):
+    """kubectl's own decoder (offline: `label --local` parses files like `apply -f` does)."""
+    import shutil
+
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed")
+    inst = Instance.load(DEMO)
+    assignment = {"resnet50#0": "big-1", "bert-base#0": "big-2", "yolo-v5#0": "big-1"}
+    path = tmp_path / "m.yaml"
+    path.write_text(manifests_yaml(export_manifests(inst, assignment).objects))
+    proc = subprocess.run([kubectl, "label", "--local", "-f", str(path), "checked=yes",
+                           "-o", "name"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["deployment.apps/resnet50-0", "deployment.apps/bert-base-0",
+                                   "deployment.apps/yolo-v5-0"]
