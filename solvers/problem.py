@@ -16,6 +16,10 @@ Interference reaches solvers in two forms:
   it for *lower bounds* only; every cost is still ``slowdown``'s value. ``None`` (a learned
   predictor, a ground truth, a hand-written function) means: no structure is known, assume
   nothing (no monotonicity).
+
+Where a replica may go is THE filter, compiled once into :class:`HostTables`
+(``problem.filter_tables``): allowed types, per-machine capacity and replica limit, conflicts
+(anti-affinity, ``avoid``), machine state and spread. Every solver reads it.
 """
 
 from __future__ import annotations
@@ -314,13 +318,9 @@ class Problem:
         capacity): capacity, the per-machine limit and conflicts, from the filter tables."""
         ms = [int(m) for m in models]
         tables = self.filter_tables
-        if len(ms) > self.slot_limit_of(machine_type):
+        if len(ms) > self.slot_limit:
             return False
         if len(ms) > 1 and tables.conflicts[np.ix_(ms, ms)].sum() > len(ms):
             return False
         used = self.requests[ms].sum(axis=0) if ms else np.zeros(len(self.resource_names))
         return bool(tables.fits(used, 0.0, self.capacity[machine_type]))
-
-    def slot_limit_of(self, machine_type: int) -> int:
-        """The per-machine replica limit of a machine of ``machine_type`` (no override)."""
-        return self.n_models if self.max_per_machine is None else self.max_per_machine

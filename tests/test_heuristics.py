@@ -4,6 +4,7 @@ hand-made instances whose answer is known."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,8 @@ from solvers.heuristics.engine import most_constrained_order
 from solvers.heuristics.greedy import greedy_placement
 from solvers.heuristics.repair import Repair
 from solvers.metrics import evaluate_assignment, sort_key, violations
-from solvers.problem import Problem
+from solvers.objectives import better
+from solvers.problem import Problem, host_tables
 from solvers.result import Result, Status
 from tests.strategies import random_instance, tiny_instances
 
@@ -308,6 +310,66 @@ def test_an_infeasible_instance_gets_a_diagnosis_naming_the_model() -> None:
         expected = Status.INFEASIBLE if name == "exhaustive" else Status.UNKNOWN
         assert result.status is expected, name
         assert any("huge-model" in line for line in result.info["diagnosis"]), name
+
+
+def constrained(problem: Problem, seed: int) -> Problem:
+    """``problem`` with random cluster constraints in its filter tables: ``avoid`` pairs, a
+    machine down, one cordoned with replicas running on it, smaller per-machine capacities and
+    a model spread over a label."""
+    rng = np.random.default_rng(seed)
+    M, N, R = problem.n_models, problem.n_machines, problem.n_replicas
+    avoid = np.triu(rng.random((M, M)) < 0.15, k=1)
+    down = np.zeros(N, dtype=bool)
+    accepts = np.ones(N, dtype=bool)
+    machines = rng.permutation(N)
+    down[machines[0]] = N > 2
+    accepts[machines[-1]] = False
+    current = np.where(rng.random(R) < 0.5, machines[-1], -1)
+    capacity = problem.capacity[problem.machine_type] * rng.uniform(0.8, 1.0, (N, 1))
+    spread_key = np.full(M, -1)
+    spread_key[rng.integers(M)] = 0
+    labels = rng.choice([-1, 0, 1, 2, 3], (1, N))
+    tables = host_tables(
+        machine_type=problem.machine_type,
+        capacity=problem.capacity,
+        solo_latency=problem.solo_latency,
+        slo=problem.slo,
+        max_per_machine=problem.max_per_machine,
+        machine_capacity=capacity,
+        avoid=avoid,
+        accepts_new=accepts,
+        down=down,
+        spread_key=spread_key,
+        spread_label=labels,
+        current=current,
+    )
+    return replace(problem, hosting=tables, current=current, _cache={})
+
+
+def test_every_solver_here_honours_the_cluster_constraints_of_the_filter_tables() -> None:
+    """One filter: what the tables forbid (``avoid``, machine state, per-machine capacity,
+    spread) no heuristic and no exhaustive placement does, and exhaustive stays the best."""
+    solved = 0
+    for seed in range(30):
+        slo = "soft" if seed % 2 else "hard"
+        base = compile_problem(
+            random_instance(seed, n_models=5, n_machines=6, max_replicas=1, slo=slo)
+        )
+        problem = constrained(base, seed)
+        reference = run("exhaustive", problem)
+        assert reference.status in (Status.OPTIMAL, Status.INFEASIBLE)
+        if reference.status is Status.OPTIMAL:
+            solved += 1
+            assert not violations(problem, reference.assignment)
+        for name in HEURISTICS:
+            result = run(name, problem)
+            if result.assignment is None:
+                continue
+            assert not violations(problem, result.assignment, check_slo=False), (seed, name)
+            if registry.get(name).respects_slo:  # SLO-blind ones may place what hard SLOs forbid
+                assert reference.status is Status.OPTIMAL, (seed, name)
+                assert not better(key_of(problem, result), key_of(problem, reference))
+    assert solved >= 10
 
 
 def test_anti_affinity_and_per_machine_limit() -> None:

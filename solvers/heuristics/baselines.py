@@ -85,8 +85,20 @@ def least_loaded(
 ) -> Result:
     """SPEC section 6: interference-blind, SLO-blind; ties to fewer replicas, then lower index.
 
-    >>> from solvers.registry import run                               # doctest: +SKIP
-    >>> run("least-loaded", problem, time_limit=1).assignment          # doctest: +SKIP
+    Two identical machines, three replicas of one size: the second replica goes to the empty
+    machine, the third to the first again (ties to fewer replicas, then lower index).
+
+    >>> import numpy as np
+    >>> from solvers.problem import Problem
+    >>> problem = Problem(
+    ...     model_names=("a", "b", "c"), type_names=("box",), machine_ids=("m0", "m1"),
+    ...     resource_names=("cpu",), replica_ids=("a#0", "b#0", "c#0"),
+    ...     replica_model=np.array([0, 1, 2]), machine_type=np.array([0, 0]),
+    ...     requests=np.ones((3, 1)), capacity=np.array([[4.0]]),
+    ...     solo_latency=np.full((3, 1), 10.0), slo=np.full(3, 100.0), weight=np.ones(3),
+    ...     cost=np.zeros(1), pair_slowdown=np.ones((1, 3, 3)), slowdown_fn=lambda *key: 1.0)
+    >>> least_loaded(problem, time_limit=1).assignment.tolist()
+    [0, 1, 0]
     """
     return _run(problem, LeastLoaded(), "least-loaded", time_limit)
 

@@ -259,7 +259,10 @@ class Repair:
         ejections first, at most ``CLEARINGS`` (``NESTED_CLEARINGS`` inside a chain)."""
         s, p = self.state, self.problem
         req = p.requests
-        candidates = np.flatnonzero(self.may_host[model] & ~s.conflicting(model) & (s.count >= 2))
+        possible = self.may_host[model] & ~s.conflicting(model) & (s.count >= 2)
+        if s.tables.spread_key[model] >= 0:
+            possible &= s.spread_allows(model)
+        candidates = np.flatnonzero(possible)
         if locked:
             candidates = candidates[~np.isin(candidates, np.fromiter(locked, dtype=np.int64))]
         if candidates.size == 0:
