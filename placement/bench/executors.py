@@ -36,8 +36,11 @@ Initializer = Callable[[], None]
 #: ``--executor`` values.
 EXECUTORS = ("process", "ray")
 
-#: Environment of every Ray worker, set before it imports anything: one task holds one CPU, so
-#: BLAS and OpenMP must not start a thread per core (they read these once, at load time).
+#: Environment of the workers Ray starts on a cluster, set before they import anything: one task
+#: holds one CPU, so BLAS and OpenMP must not start a thread per core (they read these once, at
+#: load time). A local Ray needs no runtime environment for it (one would cost its workers ~3 s
+#: to start): Ray sets OMP_NUM_THREADS=1 for a one-CPU task's worker, which OpenBLAS obeys, and
+#: the runner's initializer limits every pool already loaded (tests/test_bench_ray.py checks).
 ONE_THREAD_ENV = {var: "1" for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                        "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
 
@@ -133,19 +136,17 @@ class RayExecutor:
 
     def _connect(self) -> None:
         ray = self._ray
-        runtime_env: dict[str, Any] = {"env_vars": dict(ONE_THREAD_ENV)}
         quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
         if self.address is None:
             # "local": a new Ray for this run even when RAY_ADDRESS names a cluster
-            ray.init(address="local", num_cpus=self.jobs, include_dashboard=False,
-                     runtime_env=runtime_env, **quiet)
+            ray.init(address="local", num_cpus=self.jobs, include_dashboard=False, **quiet)
         else:
             check_reachable(self.address)
             import placement
             import solvers
 
             # the cluster runs this checkout's code, whatever version it has installed
-            runtime_env["py_modules"] = [placement, solvers]
+            runtime_env = {"env_vars": dict(ONE_THREAD_ENV), "py_modules": [placement, solvers]}
             try:
                 ray.init(address=self.address, runtime_env=runtime_env, **quiet)
             except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
