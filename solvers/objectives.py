@@ -16,7 +16,7 @@ or a new term (the move penalty of a running cluster) is one edit:
   moves)``. With hard SLOs a violation is infeasible, so violations come first there too;
   without a ``current`` placement the move terms are 0. :func:`stages` lists the same goals
   for solvers that optimize them one after the other.
-* :func:`better`, :func:`same`, :func:`slack`: ONE comparison with ONE :data:`TOLERANCE`, used
+* :func:`better` and its :func:`slack`: ONE comparison with ONE :data:`TOLERANCE`, used
   for ranks, stage values, capacity sums and SLO checks alike.
 * :func:`mean_weights`: the weights and denominator of the weighted mean degradation.
 
@@ -86,11 +86,6 @@ class GoalProblem(Protocol):
 def slack(reference: float) -> float:
     """How far a value may sit from ``reference`` and still count as equal to it."""
     return TOLERANCE * max(1.0, abs(float(reference)))
-
-
-def same(a: float, b: float) -> bool:
-    """``a`` equals ``b`` within :func:`slack` of ``b``."""
-    return abs(float(a) - float(b)) <= slack(b)
 
 
 def better(new: Sequence[float], old: Sequence[float]) -> bool:

@@ -25,7 +25,6 @@ from solvers.objectives import (
     machine_figures,
     mean_weights,
     rank,
-    same,
     slack,
     stages,
     trivial_bound,
@@ -135,7 +134,8 @@ def test_column_coefficients_follow_the_goal() -> None:
 
 def test_one_tolerance_compares_ranks() -> None:
     assert slack(0.5) == TOLERANCE and slack(-1e6) == pytest.approx(TOLERANCE * 1e6)
-    assert same(1.0, 1.0 + 0.5 * TOLERANCE) and not same(1.0, 1.0 + 3 * TOLERANCE)
+    assert not better((0, 1.0 - 0.5 * TOLERANCE, 0, 0), (0, 1.0, 0, 0))  # within the slack
+    assert better((0, 1.0 - 3 * TOLERANCE, 0, 0), (0, 1.0, 0, 0))
     assert better((0, 2.0, 0.0, 0), (1, 0.0, 0.0, 0))  # fewer violations first
     assert not better((0, 1.0 + 1e-12, 0.5, 0), (0, 1.0, 0.5, 0))  # noise is no improvement
     assert better((0, 1.0 + 1e-12, 0.4, 0), (0, 1.0, 0.5, 0))  # a tie on the objective: mean
