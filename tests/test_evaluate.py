@@ -168,3 +168,45 @@ def test_numeric_core_matches_named_evaluator():
     assert m.mean_degradation == pytest.approx(sol.summary.mean_degradation)
     assert violations(p, a) == []
     assert p.pair_slowdown[0, 0, 1] == pytest.approx(1.5)
+
+
+def test_verifier_reads_the_cluster_constraints_of_the_filter_tables():
+    """Machines small/0, small/1, B; replicas a#0, a#1, b#0, c#0. ``a`` and ``b`` avoid each
+    other, small/1 is down, B is cordoned with c#0 running on it, ``a`` spreads over a zone
+    label that B lacks, and B offers only 2 cpu."""
+    from dataclasses import replace
+
+    from solvers.problem import host_tables
+
+    problem = compile_problem(inst())
+    current = np.array([-1, -1, -1, 2])  # c#0 runs on B now
+    tables = host_tables(
+        machine_type=problem.machine_type,
+        capacity=problem.capacity,
+        solo_latency=problem.solo_latency,
+        slo=problem.slo,
+        max_per_machine=None,
+        machine_capacity=np.array([[4.0, 8.0], [4.0, 8.0], [2.0, 16.0]]),
+        avoid=np.array([[False, True, False], [False, False, False], [False, False, False]]),
+        accepts_new=np.array([True, True, False]),
+        down=np.array([False, True, False]),
+        spread_key=np.array([0, -1, -1]),
+        spread_label=np.array([[0, 0, -1]]),
+        current=current,
+    )
+    problem = replace(problem, hosting=tables, current=current, _cache={})
+    first = np.array([0, 2, 1, 2])  # a#1 joins c#0 on B, b#0 on the down small/1
+    found = violations(problem, first, check_slo=False)
+    assert set(found) == {
+        "machine B: cpu requested 3 > capacity 2",
+        "replica a#1 is new on machine B, which is cordoned",
+        "machine small/1 is down but hosts 1 replicas",
+        "model a: a replica is on a machine without its spread label",
+    }
+    second = np.array([0, 1, 0, 2])  # a and b share small/0; a#1 on the down small/1
+    found = violations(problem, second, check_slo=False)
+    assert set(found) == {
+        "machine small/0: models a and b avoid each other but share it",
+        "machine small/1 is down but hosts 1 replicas",
+        "model a: two replicas share a value of its spread label",
+    }  # c#0 stays on the cordoned B, within its 2 cpu: nothing to say
