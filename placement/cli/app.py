@@ -348,6 +348,7 @@ FACES = (
     "placement.cli.predictor",
     "placement.cli.cluster",
     "placement.cli.k8s",
+    "placement.cli.measure",
 )
 
 
