@@ -7,9 +7,18 @@
 """
 
 from placement.api import solve
-from placement.evaluate import evaluate, verify
-from placement.formats.errors import InputError
+from placement.evaluate import AssignmentError, evaluate, verify
+from placement.formats.errors import InputError, UsageError
 from placement.formats.instance import Instance
 from placement.formats.solution import Solution
 
-__all__ = ["Instance", "InputError", "Solution", "evaluate", "solve", "verify"]
+__all__ = [
+    "AssignmentError",
+    "Instance",
+    "InputError",
+    "Solution",
+    "UsageError",
+    "evaluate",
+    "solve",
+    "verify",
+]

@@ -21,7 +21,8 @@ from solvers.problem import Problem
 
 
 class AssignmentError(ValueError):
-    """The assignment names replicas or machines the instance does not have."""
+    """The assignment names replicas or machines the instance does not have (or the slowdown
+    source given to :func:`evaluate` does not describe the instance)."""
 
     def __init__(self, problems: list[tuple[str, str]]):
         self.problems = problems
@@ -113,6 +114,15 @@ def evaluate(
     >>> sol = evaluate(inst, {"resnet50#0": "c5.2xlarge/0"})   # doctest: +SKIP
     >>> sol.summary.mean_degradation                            # doctest: +SKIP
     """
+    if not isinstance(instance, Instance):
+        raise TypeError(f"instance must be an Instance, got {type(instance).__name__}")
+    if isinstance(assignment, Solution):
+        assignment = assignment.assignment
+    if not isinstance(assignment, Mapping):
+        raise TypeError("assignment must be a mapping replica id -> machine id (or a "
+                        f"Solution), got {type(assignment).__name__}")
+    if source is not None and (mismatch := source_mismatch(instance, source)):
+        raise AssignmentError(mismatch)
     problem = compile_problem(instance, source=source, predictor=predictor)
     array = to_array(problem, assignment)
     found = violations(problem, array)
@@ -126,6 +136,35 @@ def evaluate(
         **figures(problem, array),
     )
     return with_moves(sol, instance)  # moves, their count and penalty (SPEC section 9)
+
+
+def source_mismatch(instance: Instance, source: SlowdownSource) -> list[tuple[str, str]]:
+    """Why a slowdown source (a generator's ground truth) does not describe ``instance``: the
+    models and machine types it lacks, or a model without a demand on a type it may run on.
+    Empty when it matches, or when the source does not say what it covers."""
+    models, types = getattr(source, "models", None), getattr(source, "machine_types", None)
+    if not isinstance(models, Mapping) or not isinstance(types, Mapping):
+        return []
+    problems: list[tuple[str, str]] = []
+    missing_models = [m.name for m in instance.models if m.name not in models]
+    if missing_models:
+        problems.append(("models", f"no model {', '.join(map(repr, missing_models[:5]))}"
+                         f"{' ...' if len(missing_models) > 5 else ''} of the instance; expected "
+                         "the truth written with this instance (generate --truth)"))
+    missing_types = [t.name for t in instance.machine_types if t.name not in types]
+    if missing_types:
+        problems.append(("machine_types", f"no machine type "
+                         f"{', '.join(map(repr, missing_types[:5]))} of the instance; expected "
+                         "the truth written with this instance"))
+    if not problems:
+        for m in instance.models:
+            demand = getattr(models[m.name], "demand", None)
+            if isinstance(demand, Mapping):
+                lacking = [t for t in m.latency_ms if t not in demand]
+                if lacking:
+                    problems.append((f"models.{m.name}.demand", f"no demand on {lacking}; "
+                                     "expected one per machine type the model runs on"))
+    return problems
 
 
 def verify(instance: Instance, assignment: Mapping[str, str]) -> list[str]:

@@ -114,9 +114,15 @@ def test_compare_rows_and_ratio():
     proc = run("compare", str(DEMO), "--solvers", "least-loaded,greedy", "--time-limit", "5")
     assert proc.returncode == 0, proc.stderr
     assert "least-loaded" in proc.stdout and "greedy" in proc.stdout
-    assert "LL / this" in proc.stdout
-    ll_row = next(line for line in proc.stdout.splitlines() if line.strip().startswith("least-"))
-    assert ll_row.split()[-3] == "1"  # least-loaded's ratio to itself
+    assert "LL /" in proc.stdout and "this" in proc.stdout
+    proc = run("compare", str(DEMO), "--solvers", "least-loaded,greedy", "--time-limit", "5",
+               "--format", "json")
+    rows = {r["solver"]: r for r in json.loads(proc.stdout)["rows"]}
+    assert rows["least-loaded"]["ratio_to_least_loaded"] == 1.0  # its ratio to itself
+    greedy = rows["greedy"]
+    assert greedy["ratio_to_least_loaded"] == pytest.approx(
+        rows["least-loaded"]["mean_degradation"] / greedy["mean_degradation"]
+    )
 
 
 @pytest.mark.parametrize("bad", ['{"assignment": {"ghost#0": "big-1"}}', "[]"])

@@ -1,20 +1,20 @@
 """The `placement` command. Thin: parse, call the library, print, write files.
 
 Exit codes (SPEC section 4): 0 solved (optimal/feasible), 1 no solution (infeasible/unknown),
-2 bad input or usage.
+2 bad input or usage. Every output path is checked before any work starts; ``-o -`` writes to
+standard output, and then (or with ``--format json``) the human summary goes to standard error.
+Names from files are printed literally (plain text, never rich markup).
 """
 
 from __future__ import annotations
 
-import json
+import math
 import sys
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TextIO
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
 
 from placement.formats.errors import BAD_INPUT, NO_SOLUTION, SOLVED, InputError, UsageError
 
@@ -23,14 +23,89 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
-out = Console()
-err = Console(stderr=True)
 
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class Backend(StrEnum):
+    highs = "highs"
+    cbc = "cbc"
+
+
+class Level(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+class SchemaKind(StrEnum):
+    instance = "instance"
+    solution = "solution"
+
+
+def _time_limit(value: float | None) -> float | None:
+    """--time-limit: finite seconds in (0, 1e6] (``inf`` and ``nan`` are refused)."""
+    from placement.formats.limits import MAX_TIME_LIMIT
+
+    if value is not None and not (math.isfinite(value) and 0 < value <= MAX_TIME_LIMIT):
+        raise typer.BadParameter(f"expected finite seconds in (0, {MAX_TIME_LIMIT:g}], got {value}")
+    return value
+
+
+def _load(value: float) -> float:
+    """generate --load: the generator's range, (0, 1]."""
+    if not (math.isfinite(value) and 0 < value <= 1):
+        raise typer.BadParameter(f"expected a fraction in (0, 1], got {value}")
+    return value
+
+
+MAX_SEED = 2**63 - 1
+Seed = Annotated[int, typer.Option(min=0, max=MAX_SEED,
+                                   help="random seed: an integer in [0, 2^63)")]
+TimeLimit = Annotated[float, typer.Option(callback=_time_limit,
+                                          help="seconds, finite, at most 1e6")]
+Threads = Annotated[int | None, typer.Option(min=1, max=1024,
+                                             help="solver threads  [default: up to 8 cores]")]
+Format = Annotated[OutputFormat, typer.Option("--format",
+                                              help="table for people, json for scripts")]
+TruthFile = Annotated[Path | None, typer.Option(help="ground truth from `generate --truth` for "
+                                                "this instance")]
+PredictorFile = Annotated[Path | None, typer.Option(help="learned predictor file (`placement "
+                                                    "predictor fit`)")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("placement")
+        except PackageNotFoundError:  # run from a checkout without `pip install`
+            number = "unknown (not installed)"
+        print(f"placement {number}")
+        raise typer.Exit(SOLVED)
+
+
+@app.callback()
+def root(
+    show_version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version,
+                                               help="print the version and exit")] = False,
+) -> None:
+    """Interference-aware placement of ML inference models on heterogeneous machines."""
+
+
+def say(text: str, stream: TextIO | None = None) -> None:
+    """Print ``text`` literally (no markup) to ``stream`` (standard output by default)."""
+    print(text, file=stream or sys.stdout, flush=True)
 
 
 def fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    say(f"error: {message}", sys.stderr)
     return typer.Exit(BAD_INPUT)
 
 
@@ -40,74 +115,50 @@ def load_instance(path: Path):
     return Instance.load(path)
 
 
-def load_truth(path: Path | None):
+def load_truth(path: Path | None, instance: Any):
+    """The ground truth file, checked against the instance it is used with."""
     if path is None:
         return None
+    from placement.evaluate import source_mismatch
     from placement.synthetic.truth import GroundTruth
 
-    return GroundTruth.load(path)
+    truth = GroundTruth.load(path)
+    mismatch = source_mismatch(instance, truth)
+    if mismatch:
+        raise InputError(str(path), [(p, f"{m} (this truth belongs to another instance)")
+                                     for p, m in mismatch])
+    return truth
 
 
-def load_predictor(path: Path | None, instance=None):
-    """A predictor file, loaded only because the user named it; the instance is its catalog
-    for models it was not trained on."""
-    if path is None:
-        return None
-    from placement.learn.predictor import load_predictor as load
+def dump_json(data: Any) -> None:
+    from placement.formats.files import dumps_strict
 
-    return load(path, catalog=instance)
-
-
-def fmt(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}g}"
-
-
-def print_solution(sol, truth_summary=None) -> None:
-    from placement.formats.solution import Summary
-
-    table = Table(title=f"{sol.instance}: {sol.solver}", show_header=True)
-    table.add_column("figure")
-    table.add_column("predicted" if truth_summary else "value", justify="right")
-    if truth_summary:
-        table.add_column("true", justify="right")
-    rows = [
-        ("status", sol.status, None),
-        ("objective", fmt(sol.objective), None),
-        ("bound", fmt(sol.bound), None),
-        ("gap", "-" if sol.gap is None else f"{sol.gap:.2%}", None),
-        ("seconds", f"{sol.solve_seconds:.3f}", None),
-    ]
-    if sol.summary is not None:
-        s, t = sol.summary, truth_summary
-        for name in Summary.model_fields:
-            rows.append((name, fmt(getattr(s, name)), fmt(getattr(t, name)) if t else None))
-    for name, value, true in rows:
-        table.add_row(name, value, *([true or ""] if truth_summary else []))
-    out.print(table)
-    for line in sol.diagnosis:
-        out.print(f"[yellow]diagnosis:[/yellow] {line}", highlight=False)
-    for key in ("auto", "warning"):
-        if key in sol.info:
-            out.print(f"[cyan]{key}:[/cyan] {sol.info[key]}", highlight=False)
+    sys.stdout.write(dumps_strict(data))
+    sys.stdout.flush()
 
 
 @app.command()
 def solve(
     instance: Annotated[Path, typer.Argument(help="instance JSON file")],
     solver: Annotated[str, typer.Option(help="solver name (see `placement solvers`)")] = "auto",
-    time_limit: Annotated[float, typer.Option(min=0.001, help="seconds")] = 10.0,
-    seed: int = 0,
-    threads: Annotated[int | None, typer.Option(min=1)] = None,
-    backend: Annotated[str | None, typer.Option(help="milp backend: highs or cbc")] = None,
-    predictor: Annotated[Path | None, typer.Option(help="learned predictor file")] = None,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="solution JSON")] = None,
+    time_limit: TimeLimit = 10.0,
+    seed: Seed = 0,
+    threads: Threads = None,
+    backend: Annotated[Backend | None, typer.Option(help="milp backend  [default: highs]")]
+    = None,
+    predictor: PredictorFile = None,
+    output: Annotated[str | None, typer.Option("-o", "--output",
+                                                help="solution JSON to write; - for stdout")]
+    = None,
     current: Annotated[
         Path | None, typer.Option(help="solution or assignment file: where replicas run now")
     ] = None,
+    output_format: Format = OutputFormat.table,
 ) -> None:
     """Place every replica of INSTANCE and write the solution JSON."""
     from placement.api import solve as run_solve
-    from placement.formats.files import write_json_atomic
+    from placement.cli.tables import solution_table
+    from placement.formats.files import STDOUT, check_output, write_json_atomic
     from solvers import registry
     from solvers.result import Status
 
@@ -115,26 +166,37 @@ def solve(
         registry.get(solver)
     except KeyError as exc:
         raise fail(str(exc.args[0])) from None
+    target = None
+    if output is not None:
+        target = check_output(output, inputs=[instance, predictor, current])
     inst = load_instance(instance)
     if current is not None:  # replaces the instance's own current (SPEC section 4)
         from placement.cluster.current import replace_current
         from placement.formats.solution import AssignmentFile
 
         inst = replace_current(inst, AssignmentFile.load(current).assignment, str(current))
-    options = {"backend": backend} if backend else {}
+    options = {"backend": backend.value} if backend else {}
     sol = run_solve(
         inst,
         solver,
         time_limit=time_limit,
         seed=seed,
         threads=threads,
-        predictor=load_predictor(predictor, inst),
+        predictor=predictor,
         **options,
     )
-    print_solution(sol)
-    if output is not None:
-        write_json_atomic(output, sol.dump())
-        out.print(f"wrote {output}", highlight=False)
+    to_stdout = output_format is OutputFormat.json or target == STDOUT
+    human = sys.stderr if to_stdout else sys.stdout
+    say(solution_table(sol), human)
+    if "predictor_load_seconds" in sol.info:
+        say(f"predictor loaded in {sol.info['predictor_load_seconds']:.2f} s (outside the time "
+            "limit)", human)
+    if target is not None:
+        write_json_atomic(target, sol.dump())
+        if target != STDOUT:
+            say(f"wrote {output}", human)
+    if output_format is OutputFormat.json and target != STDOUT:
+        dump_json(sol.dump())
     raise typer.Exit(SOLVED if Status(sol.status).solved else NO_SOLUTION)
 
 
@@ -142,22 +204,36 @@ def solve(
 def evaluate(
     instance: Annotated[Path, typer.Argument(help="instance JSON file")],
     solution: Annotated[Path, typer.Argument(help="solution JSON file (its assignment is used)")],
-    truth: Annotated[Path | None, typer.Option(help="ground truth from `generate --truth`")] = None,
+    truth: TruthFile = None,
+    output_format: Format = OutputFormat.table,
 ) -> None:
-    """Recompute every figure of SOLUTION's assignment; with --truth, true beside predicted."""
+    """Recompute every figure of SOLUTION's assignment; with --truth, true beside predicted.
+
+    The solution file's own status, bound and solver are shown beside the re-evaluation (a
+    re-evaluation proves nothing: it cannot say "optimal")."""
+    from placement.cli.tables import solution_table
     from placement.evaluate import AssignmentError
     from placement.evaluate import evaluate as run_evaluate
     from placement.formats.solution import AssignmentFile
 
     inst = load_instance(instance)
     sol_in = AssignmentFile.load(solution)
+    source = load_truth(truth, inst)
     try:
         sol = run_evaluate(inst, sol_in.assignment)
-        true = run_evaluate(inst, sol_in.assignment, source=load_truth(truth)) if truth else None
+        true = run_evaluate(inst, sol_in.assignment, source=source) if source else None
     except AssignmentError as exc:
         raise InputError(str(solution), exc.problems) from None
-    sol.solver = sol_in.solver
-    print_solution(sol, true.summary if true else None)
+    extra = sol_in.model_extra or {}
+    own = {"solver": sol_in.solver, **{k: extra.get(k) for k in
+                                         ("status", "objective", "bound", "gap", "solve_seconds")}}
+    sol.solver = f"{sol_in.solver}, re-evaluated"
+    json_out = output_format is OutputFormat.json
+    say(solution_table(sol, true.summary if true else None, own=own),
+        sys.stderr if json_out else sys.stdout)
+    if json_out:
+        dump_json({"evaluated": sol.dump(), "file": own,
+                   "true_summary": true.summary.model_dump() if true and true.summary else None})
     if sol.diagnosis:
         raise typer.Exit(NO_SOLUTION)
 
@@ -165,137 +241,134 @@ def evaluate(
 @app.command()
 def compare(
     instance: Annotated[Path, typer.Argument(help="instance JSON file")],
-    solvers: Annotated[str | None, typer.Option(help="comma-separated solver names")] = None,
-    time_limit: Annotated[float, typer.Option(min=0.001)] = 10.0,
-    seed: int = 0,
-    threads: Annotated[int | None, typer.Option(min=1)] = None,
-    truth: Annotated[Path | None, typer.Option(help="ground truth from `generate --truth`")] = None,
-    predictor: Annotated[Path | None, typer.Option(help="learned predictor file")] = None,
+    solvers: Annotated[str | None, typer.Option(help="comma-separated solver names  [default: "
+                                                "every solver but exhaustive and auto]")] = None,
+    time_limit: TimeLimit = 10.0,
+    seed: Seed = 0,
+    threads: Threads = None,
+    truth: TruthFile = None,
+    predictor: PredictorFile = None,
+    backend: Annotated[Backend | None, typer.Option(help="milp backend  [default: highs]")]
+    = None,
+    output_format: Format = OutputFormat.table,
 ) -> None:
-    """Run several solvers on INSTANCE; one row per solver, with its ratio to least-loaded."""
+    """Run several solvers on INSTANCE: one row per solver, the best marked.
+
+    A solver that refuses the instance is shown as skipped, with the reason. Exit 0 when one
+    solver found a solution, else 1."""
+    from placement.api import as_predictor
+    from placement.cli.tables import compare_table
     from placement.compare import compare as run_compare
     from solvers import registry
 
-    names = [s.strip() for s in solvers.split(",")] if solvers else None
+    names = [s.strip() for s in solvers.split(",") if s.strip()] if solvers is not None else None
+    if names is not None and not names:
+        raise fail("--solvers: expected comma-separated solver names, got nothing")
     for name in names or []:
         try:
             registry.get(name)
         except KeyError as exc:
             raise fail(str(exc.args[0])) from None
     inst = load_instance(instance)
-    rows = run_compare(
-        inst,
-        names,
-        time_limit=time_limit,
-        seed=seed,
-        threads=threads,
-        truth=load_truth(truth),
-        predictor=load_predictor(predictor, inst),
-    )
-    table = Table(
-        title=f"{inst.name}: {inst.objective.minimize}, SLO {inst.objective.slo}",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
-    )
-    # two-line headers keep the table readable in an 80-column terminal
-    columns = ["solver", "status", "objective", "gap", "secs", "mean\ndeg", "LL /\nthis",
-               "SLO\nviol", "mach\nused"]
-    if truth:
-        columns += ["true\nmean deg", "true\nLL / this", "true\nSLO viol"]
-    for c in columns:
-        left = c in ("solver", "status")
-        table.add_column(c, justify="left" if left else "right", no_wrap=True)
-    for row in rows:
-        cells = [
-            row["solver"],
-            row["status"],
-            fmt(row["objective"], 3),
-            "-" if row["gap"] is None else f"{row['gap']:.1%}",
-            f"{row['seconds']:.1f}",
-            fmt(row["mean_degradation"], 3),
-            fmt(row["ratio_to_least_loaded"], 3),
-            fmt(row["slo_violations"]),
-            fmt(row["machines_used"]),
-        ]
-        if truth:
-            cells += [
-                fmt(row["true_mean_degradation"], 3),
-                fmt(row["true_ratio_to_least_loaded"], 3),
-                fmt(row["true_slo_violations"]),
-            ]
-        table.add_row(*cells)
-    out.print(table)
-    out.print(
-        "LL / this = least-loaded's mean degradation / this solver's (higher is better)",
-        style="dim",
-    )
+    source = load_truth(truth, inst)
+    pred, load_seconds = as_predictor(predictor, inst)
+    options = {"backend": backend.value} if backend else {}
+    rows = run_compare(inst, names, time_limit=time_limit, seed=seed, threads=threads,
+                       truth=source, predictor=pred, **options)
+    title = f"{inst.name}: {inst.objective.minimize}, SLO {inst.objective.slo}"
+    json_out = output_format is OutputFormat.json
+    if json_out:
+        dump_json({"instance": inst.name, "objective": inst.objective.minimize,
+                   "slo": inst.objective.slo, "rows": rows})
+        for row in rows:
+            if row["reason"]:
+                say(f"{row['solver']} {row['status']}: {row['reason']}", sys.stderr)
+    else:
+        say(compare_table(title, rows, inst.objective.minimize, with_truth=source is not None))
+    if pred is not None and predictor is not None:
+        say(f"predictor loaded in {load_seconds:.2f} s (outside the time limits)",
+            sys.stderr if json_out else sys.stdout)
+    if not any(row["status"] in ("optimal", "feasible") for row in rows):
+        say("no solver found a solution (reasons above)", sys.stderr)
+        raise typer.Exit(NO_SOLUTION)
 
 
 @app.command()
 def generate(
-    output: Annotated[Path, typer.Option("-o", "--output", help="instance JSON to write")],
+    output: Annotated[str, typer.Option("-o", "--output",
+                                         help="instance JSON to write; - for stdout")],
     models: Annotated[
-        int | None, typer.Option(min=1, help="distinct models (default: derived)")
+        int | None, typer.Option(min=1, max=10_000, help="distinct models  [default: derived]")
     ] = None,
     replicas: Annotated[
         int | None,
-        typer.Option(min=1, help="replicas in all (default: 40, or one per model with --models)"),
+        typer.Option(min=1, max=1_000_000,
+                     help="replicas in all  [default: 40, or one per model with --models]"),
     ] = None,
-    machines: Annotated[int, typer.Option(min=1)] = 12,
-    types: Annotated[int, typer.Option(min=1, help="machine types")] = 3,
-    load: Annotated[float, typer.Option(min=0.01, max=1.5, help="requested / capacity")] = 0.7,
-    interference: Annotated[str, typer.Option(help="low, medium or high")] = "medium",
-    seed: int = 0,
-    truth: Annotated[Path | None, typer.Option(help="where to write the ground truth")] = None,
+    machines: Annotated[int, typer.Option(min=1, max=1_000_000, help="machines in all")] = 12,
+    types: Annotated[int, typer.Option(min=1, max=1_000, help="machine types")] = 3,
+    load: Annotated[float, typer.Option(callback=_load,
+                                        help="requested / capacity on vCPUs, in (0, 1]")] = 0.7,
+    interference: Annotated[Level, typer.Option(help="strength of the hidden contention")]
+    = Level.medium,
+    seed: Seed = 0,
+    truth: Annotated[str | None, typer.Option(help="where to write the ground truth (JSON)")]
+    = None,
     measurements: Annotated[
-        Path | None,
+        str | None,
         typer.Option(help="also write a measurement campaign (CSV, SPEC section 8) from the truth"),
     ] = None,
-    sets: Annotated[int, typer.Option(min=0, help="measured sets of 3..4 models in it")] = 200,
+    sets: Annotated[int, typer.Option(min=0, max=1_000_000,
+                                      help="measured sets of 3..4 models in the campaign")] = 200,
 ) -> None:
     """Draw a random instance (and its hidden ground truth) from the model zoo."""
-    from placement.formats.files import write_json_atomic
+    from placement.formats.files import STDOUT, check_outputs, write_json_atomic
     from placement.synthetic.generator import generate as run_generate
 
-    if interference not in ("low", "medium", "high"):
-        raise fail(f"--interference: expected low, medium or high, got {interference!r}")
+    inst_out, truth_out, meas_out = check_outputs(
+        [("-o", output), ("--truth", truth), ("--measurements", measurements)]
+    )
+    human = sys.stderr if STDOUT in (inst_out, truth_out, meas_out) else sys.stdout
     inst, hidden = run_generate(
         n_models=models,
         n_replicas=replicas if replicas is not None or models is not None else 40,
         n_machines=machines,
         n_types=types,
         load=load,
-        interference=interference,
+        interference=interference.value,
         seed=seed,
     )
-    write_json_atomic(output, inst.dump())
-    out.print(
-        f"wrote {output}: {len(inst.models)} models, {len(inst.replica_ids())} replicas, "
-        f"{len(inst.machine_ids())} machines",
-        highlight=False,
-    )
-    if truth is not None:
-        hidden.save(truth)
-        out.print(f"wrote {truth}", highlight=False)
-    if measurements is not None:
-        from placement.formats.files import write_text_atomic
+    rows = None
+    if meas_out is not None:  # computed before anything is written: all or nothing
         from placement.formats.measurements import measurements_csv
         from placement.synthetic.generator import measure_campaign
 
         rows = measure_campaign(inst, hidden, n_sets=sets, seed=seed)
-        write_text_atomic(measurements, measurements_csv(rows))
-        out.print(f"wrote {measurements}: {len(rows)} measured co-locations", highlight=False)
+    assert inst_out is not None
+    write_json_atomic(inst_out, inst.dump())
+    say(f"wrote {output}: {len(inst.models)} models, {len(inst.replica_ids())} replicas, "
+        f"{len(inst.machine_ids())} machines", human)
+    if truth_out is not None:
+        write_json_atomic(truth_out, hidden.to_json())
+        say(f"wrote {truth}", human)
+    if meas_out is not None and rows is not None:
+        from placement.formats.files import write_output
+
+        write_output(meas_out, measurements_csv(rows))
+        say(f"wrote {measurements}: {len(rows)} measured co-locations", human)
 
 
 @app.command()
 def bench(
-    suite: Annotated[str, typer.Option(help="suite name in placement/bench/suites/, or a .toml path")]
-    = "quick",
-    output: Annotated[Path | None, typer.Option("-o", "--output",
-                                                help="folder (default bench-out/SUITE)")] = None,
-    jobs: Annotated[int | None, typer.Option(min=1, help="worker processes")] = None,
-    time_limit: Annotated[float | None, typer.Option(min=0.001, help="seconds per solve")] = None,
+    suite: Annotated[str, typer.Option(help="suite name in placement/bench/suites/, or a .toml "
+                                       "path")] = "quick",
+    output: Annotated[str | None, typer.Option("-o", "--output",
+                                                help="folder  [default: bench-out/SUITE]")] = None,
+    jobs: Annotated[int | None, typer.Option(min=1, max=1024,
+                                             help="worker processes  [default: the cores]")]
+    = None,
+    time_limit: Annotated[float | None, typer.Option(
+        callback=_time_limit, help="seconds per solve  [default: the suite's]")] = None,
     executor: Annotated[str, typer.Option(
         help="where solves run: process (a local pool) or ray (Ray tasks, one CPU each)")]
     = "process",
@@ -306,47 +379,45 @@ def bench(
     from placement.bench.executors import open_executor
     from placement.bench.runner import run_suite
     from placement.bench.suite import load_suite
+    from placement.formats.files import check_output_folder
 
     spec = load_suite(suite)  # InputError (file and key named) -> exit 2 in main()
-    folder = output or Path("bench-out") / spec.name
+    folder = check_output_folder(output if output is not None else Path("bench-out") / spec.name)
     # entering connects: Ray missing or a bad --address is exit 2 before anything is written
     with open_executor(executor, jobs or spec.jobs, address) as pool:
         done = run_suite(spec, folder, jobs=jobs, time_limit=time_limit, executor=pool)
-    out.print(f"{done.ran} solves run, {done.skipped} already in {folder / 'results.csv'}; "
-              f"report: {folder / 'report.md'}", highlight=False)
+    say(f"{done.ran} solves run, {done.skipped} already in {folder / 'results.csv'}; "
+        f"report: {folder / 'report.md'}")
 
 
 @app.command("solvers")
 def list_solvers() -> None:
     """List the solvers and what each is."""
+    from placement.cli.tables import wrap
     from solvers import registry
 
-    table = Table()
-    for c in ("name", "exact", "keeps hard SLOs", "what it is"):
-        table.add_column(c)
     for info in registry.all_solvers():
-        table.add_row(
-            info.name, "yes" if info.exact else "", "yes" if info.respects_slo else "", info.summary
-        )
-    out.print(table)
+        traits = ", ".join(t for t, on in (("exact", info.exact),
+                                           ("keeps hard SLOs", info.respects_slo)) if on)
+        say(f"{info.name}" + (f"  ({traits})" if traits else ""))
+        say(wrap(info.summary, "    "))
 
 
 @app.command()
-def schema(which: Annotated[str, typer.Argument(help="instance or solution")]) -> None:
+def schema(which: Annotated[SchemaKind, typer.Argument(help="which file format")]) -> None:
     """Print the JSON Schema of the instance or solution file."""
     from placement.formats.instance import Instance
     from placement.formats.solution import Solution
 
-    models = {"instance": Instance, "solution": Solution}
-    if which not in models:
-        raise fail(f"expected `instance` or `solution`, got {which!r}")
-    print(json.dumps(models[which].model_json_schema(by_alias=True), indent=2))
+    models = {SchemaKind.instance: Instance, SchemaKind.solution: Solution}
+    dump_json(models[which].model_json_schema(by_alias=True))
 
 
 #: Faces built in their own modules under placement/cli/; each has ``mount(app)``.
 FACES = (
     "placement.cli.predictor",
     "placement.cli.cluster",
+    "placement.cli.refine",
     "placement.cli.k8s",
     "placement.cli.measure",
 )
@@ -363,19 +434,24 @@ _mount_faces()
 
 
 def main() -> None:
+    from solvers.result import SolverInputError
+
     try:
         code = app(standalone_mode=False)
     except InputError as exc:
-        err.print(exc.render(), highlight=False, markup=False, soft_wrap=True)
+        say(exc.render(), sys.stderr)
         sys.exit(BAD_INPUT)
-    except UsageError as exc:
-        err.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+    except (UsageError, SolverInputError) as exc:
+        say(f"error: {exc}", sys.stderr)
         sys.exit(BAD_INPUT)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        err.print("interrupted")
+        say("interrupted", sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # `placement ... | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        sys.exit(SOLVED)
     except Exception as exc:  # usage errors (typer vendors click in recent releases)
         if callable(getattr(exc, "show", None)) and hasattr(exc, "exit_code"):
             exc.show()

@@ -15,12 +15,11 @@ The main CLI mounts :data:`app` as ``predictor`` and :func:`predict_command` as 
 from __future__ import annotations
 
 import itertools
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from placement.formats.errors import BAD_INPUT, InputError
 
@@ -30,15 +29,19 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
 
 # Writing every set of a large instance would make a file nobody can load; refuse instead.
 MAX_SET_ENTRIES = 200_000
 
 
 def _fail(exc: InputError) -> typer.Exit:
-    typer.echo(exc.render(), err=True)
+    print(exc.render(), file=sys.stderr)
     return typer.Exit(BAD_INPUT)
+
+
+def _say(text: str) -> None:
+    """Literal text (names from files are never read as markup)."""
+    print(text, flush=True)
 
 
 def _check_kind(kind: str) -> str:
@@ -49,12 +52,6 @@ def _check_kind(kind: str) -> str:
     return kind
 
 
-def _check_output(path: Path, *inputs: Path) -> None:
-    """Overwriting an input with an output would lose the data if anything went wrong later."""
-    for p in inputs:
-        if p.exists() and path.exists() and path.resolve() == p.resolve():
-            raise InputError(str(path), [("$", f"output would overwrite the input {p}; "
-                                               "expected a different path")])
 
 
 @app.command("fit")
@@ -62,19 +59,21 @@ def fit_command(
     measurements: Annotated[Path, typer.Argument(help="measurements CSV (SPEC section 8)")],
     catalog: Annotated[Path, typer.Option("--catalog", help="instance file whose models and "
                                           "machine_types give the features")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="predictor file to write")],
+    output: Annotated[str, typer.Option("-o", "--output",
+                                        help="predictor file to write; - for stdout")],
     kind: Annotated[str, typer.Option(help="gbt-pairs (default) | gbt | mlp | linear | additive",
                                       callback=_check_kind)] = "gbt-pairs",
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
 ) -> None:
     """Fit a predictor on MEASUREMENTS and write it to -o (a skops file; loads without
     running code)."""
+    from placement.formats.files import check_output
     from placement.formats.measurements import read_measurements
     from placement.learn.features import load_catalog
     from placement.learn.predictor import SlowdownPredictor
 
     try:
-        _check_output(output, measurements, catalog)
+        target = check_output(output, inputs=[measurements, catalog])
         rows = read_measurements(measurements)
         cat = load_catalog(catalog)
         pred = SlowdownPredictor(kind, seed=seed).fit(
@@ -82,24 +81,29 @@ def fit_command(
         )
     except InputError as exc:
         raise _fail(exc) from None
-    pred.save(output)
+    if str(target) == "-":  # the skops bytes to standard output, the summary to stderr
+        sys.stdout.buffer.write(pred.dumps())
+        sys.stdout.flush()
+    else:
+        pred.save(target)
     info = pred.info
-    out.print(
-        f"fitted [bold]{kind}[/bold] on {info['n_measurements']} measurements "
+    print(
+        f"fitted {kind} on {info['n_measurements']} measurements "
         f"(types {', '.join(info['machine_types'])}; degrees "
         f"{', '.join(map(str, info['degrees']))}) -> {output}",
-        highlight=False,
+        file=sys.stderr if str(target) == "-" else sys.stdout,
     )
 
 
 def print_error_table(rows: list[dict[str, Any]], title: str) -> None:
-    table = Table(title=title)
-    for col in ("group", "n", "MAPE %", "MAE", "additive MAPE %", "additive MAE"):
-        table.add_column(col, justify="left" if col == "group" else "right")
-    for r in rows:
-        table.add_row(r["group"], str(r["n"]), f"{r['mape']:.2f}", f"{r['mae']:.4f}",
-                      f"{r['additive_mape']:.2f}", f"{r['additive_mae']:.4f}")
-    out.print(table)
+    from placement.cli.tables import Column, fit, render
+
+    columns = [Column("", "group", 30, left=True), Column("", "n", 7),
+               Column("", "MAPE %", 8), Column("", "MAE", 8),
+               Column("additive", "MAPE %", 8), Column("additive", "MAE", 8)]
+    cells = [[r["group"], str(r["n"]), f"{r['mape']:.2f}", f"{r['mae']:.4f}",
+              f"{r['additive_mape']:.2f}", f"{r['additive_mae']:.4f}"] for r in rows]
+    _say(fit(title, 80) + "\n" + render(columns, cells))
 
 
 @app.command("score")
@@ -198,7 +202,8 @@ def predict_command(
     instance: Annotated[Path, typer.Argument(help="instance file to complete")],
     predictor: Annotated[Path, typer.Option("--predictor", help="predictor file written by "
                                             "`placement predictor fit`")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="instance file to write")],
+    output: Annotated[str, typer.Option("-o", "--output",
+                                        help="instance file to write; - for stdout")],
     max_degree: Annotated[int, typer.Option(
         "--max-degree", min=2,
         help="also write setwise entries for sets of up to this many models (2: pairs only)",
@@ -209,12 +214,12 @@ def predict_command(
 ) -> None:
     """Fill INSTANCE's missing pairwise slowdowns (and, with --max-degree, set-wise ones) from
     a learned predictor, and write the completed instance to -o."""
-    from placement.formats.files import write_json_atomic
+    from placement.formats.files import check_output, write_json_atomic
     from placement.formats.instance import Instance, validate_model
     from placement.learn.predictor import SlowdownPredictor
 
     try:
-        _check_output(output, instance)
+        target = check_output(output, inputs=[instance, predictor])
         inst = Instance.load(instance)
         pred = SlowdownPredictor.load(predictor)
         if quantile is not None and quantile not in pred.quantiles:
@@ -227,11 +232,9 @@ def predict_command(
         validate_model(Instance, data, str(output))
     except InputError as exc:
         raise _fail(exc) from None
-    write_json_atomic(output, data)
-    out.print(
-        f"predicted {added['pairwise']} pairwise and {added['setwise']} setwise entries "
-        f"-> {output}", highlight=False,
-    )
+    write_json_atomic(target, data)
+    print(f"predicted {added['pairwise']} pairwise and {added['setwise']} setwise entries "
+          f"-> {output}", file=sys.stderr if str(target) == "-" else sys.stdout)
 
 
 def _standalone() -> typer.Typer:

@@ -224,6 +224,28 @@ def check_outputs(
     return checked
 
 
+def check_output_folder(path: str | Path, *, option: str = "-o") -> Path:
+    """A folder outputs may be written into (it may not exist yet), or an InputError: an empty
+    path, a file, a kernel path, or a place where it cannot be created or written."""
+    text = str(path)
+    if not text.strip():
+        raise _bad_output(path, option, "empty path; expected a folder name")
+    target = os.path.realpath(text)
+    if any(target == root or target.startswith(root + os.sep) for root in _SPECIAL_ROOTS):
+        raise _bad_output(path, option, "is a kernel or device path; expected a folder")
+    if os.path.lexists(target) and not os.path.isdir(target):
+        raise _bad_output(path, option, "is a file; expected a folder")
+    folder = target
+    while not os.path.lexists(folder):
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        raise _bad_output(path, option, f"lies under {folder}, which is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK) or not _can_create_in(folder):
+        raise _bad_output(path, option, f"cannot write in the folder {folder} (permission "
+                                        "denied or read-only)")
+    return Path(target)
+
+
 # --------------------------------------------------------------------------- writing
 
 

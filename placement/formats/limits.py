@@ -40,6 +40,8 @@ MAX_REPLICAS = 1_000_000
 #: Resource kinds, feature names per entry.
 MAX_RESOURCES = 64
 MAX_FEATURES = 1_000
+#: Longest time limit accepted, in seconds (about 11.6 days): beyond it a typo, not a plan.
+MAX_TIME_LIMIT = 1e6
 #: Length of any name (model, machine type, machine id, resource, feature, instance).
 MAX_NAME_LENGTH = 256
 

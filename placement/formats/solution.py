@@ -77,6 +77,13 @@ class Solution(BaseModel):
     def dump(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
 
+    def save(self, path: str | Path) -> None:
+        """Write the solution file (strict JSON, atomically); ``-`` writes to standard output.
+        An unwritable path is an InputError naming it."""
+        from placement.formats.files import check_output, write_json_atomic
+
+        write_json_atomic(check_output(path, option="path"), self.dump())
+
 
 class AssignmentFile(BaseModel):
     """What `placement evaluate` needs from a solution file: its assignment (anything else in
