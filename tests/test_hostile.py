@@ -232,11 +232,12 @@ def generated(tmp_path_factory):
 def test_truth_of_another_instance_refused(generated, tmp_path):
     g1, other_truth = generated / "g1.json", generated / "g2.truth.json"
     sol = tmp_path / "s.json"
-    assert placement("solve", str(g1), "--solver", "greedy", "-o", str(sol)).returncode == 0
+    proc = placement("solve", str(g1), "--solver", "local-search", "-o", str(sol))
+    assert proc.returncode == 0, proc.stdout
     refused(placement("evaluate", str(g1), str(sol), "--truth", str(other_truth)),
             "another instance")
-    refused(placement("compare", str(g1), "--solvers", "greedy", "--truth", str(other_truth)),
-            "another instance")
+    refused(placement("compare", str(g1), "--solvers", "local-search", "--truth",
+                      str(other_truth)), "another instance")
 
 
 # --------------------------------------------------------------------------- JSON files
@@ -310,7 +311,8 @@ def test_extreme_valid_numbers_solve_with_finite_strict_json(tmp_path, objective
 def test_exhaustive_beyond_its_size(generated):
     big = generated / "g1.json"  # 40 replicas
     refused(placement("solve", str(big), "--solver", "exhaustive"), "exhaustive")
-    proc = placement("compare", str(big), "--solvers", "greedy,exhaustive", "--time-limit", "2")
+    proc = placement("compare", str(big), "--solvers", "local-search,exhaustive", "--time-limit",
+                     "2")
     assert proc.returncode == 0, proc.stderr
     assert "exhaustive" in proc.stdout and "skipped" in proc.stdout
 
@@ -365,11 +367,11 @@ def test_compare_fits_80_columns_with_best_and_legend(generated):
 
 
 def test_compare_json(generated):
-    proc = placement("compare", str(generated / "g1.json"), "--solvers", "greedy,least-loaded",
-                     "--time-limit", "2", "--format", "json")
+    proc = placement("compare", str(generated / "g1.json"), "--solvers",
+                     "local-search,round-robin", "--time-limit", "2", "--format", "json")
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)["rows"]
-    assert [r["solver"] for r in rows] == ["greedy", "least-loaded"]
+    assert [r["solver"] for r in rows] == ["local-search", "round-robin"]
     assert sum(r["best"] for r in rows) == 1
 
 
