@@ -186,8 +186,8 @@ def note(runs: dict[str, list[dict[str, float]]], agreement: str, load: tuple[fl
         "report, shutdown). *Executor start* is, for Ray, the time to a first trivial result "
         "(a local Ray starts its GCS, raylet, agents and a worker); the process pool spawns its "
         "workers inside the solve loop, as the CLI does, so its start shows as 0 and its loop "
-        "includes spawning 2 interpreters that import the solvers (Ray prestarts its workers "
-        "while it starts). "
+        f"includes spawning {args.jobs} interpreters that import the solvers (Ray prestarts its "
+        "workers while it starts). "
         "The *solve loop* is the runner's own clock around the solves. Memory is sampled every "
         f"{SAMPLE_SECONDS} s over the child's whole process tree; PSS counts a page shared by n "
         "processes as 1/n in each, so the sum is the tree's real footprint.",
