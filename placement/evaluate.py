@@ -111,8 +111,12 @@ def evaluate(
 ) -> Solution:
     """Every figure of ``assignment`` on ``instance`` as a :class:`Solution` (solver "evaluate").
 
-    >>> sol = evaluate(inst, {"resnet50#0": "c5.2xlarge/0"})   # doctest: +SKIP
-    >>> sol.summary.mean_degradation                            # doctest: +SKIP
+    >>> inst = Instance.load("instances/demo.json")  # from the repository root
+    >>> sol = evaluate(inst, {"resnet50#0": "c5.2xlarge/0", "bert-base#0": "c5.2xlarge/0"})
+    >>> sol.replicas["resnet50#0"].slowdown, sol.replicas["bert-base#0"].slowdown
+    (1.412, 1.355)
+    >>> sorted(sol.machines["c5.2xlarge/0"].replicas)
+    ['bert-base#0', 'resnet50#0']
     """
     if not isinstance(instance, Instance):
         raise TypeError(f"instance must be an Instance, got {type(instance).__name__}")
