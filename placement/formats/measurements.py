@@ -37,8 +37,12 @@ class Measurement:
 
 def read_measurements(path: str | Path) -> list[Measurement]:
     """Read a measurements CSV; raises InputError naming the row and column on bad input."""
-    source = str(path)
-    text = read_text(path)
+    return parse_measurements(read_text(path), str(path))
+
+
+def parse_measurements(text: str, source: str = "measurements") -> list[Measurement]:
+    """Measurements from CSV text (a file's, or a measurer's answer); :class:`InputError`
+    naming the row and column on bad input. Extra columns after the four are ignored."""
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames or []
     missing = [c for c in COLUMNS if c not in header]
