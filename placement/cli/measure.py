@@ -189,7 +189,7 @@ def profile_command(
         + f"; {threads} intra-op thread(s) per model; "
         + ("back to back" if rate is None else f"open loop at {rate:g} req/s")
         + f"; {warmup:g} s warm-up + {seconds:g} s per set; {repeats} rounds; "
-        f"noise (median CV of solo latency over rounds) {noise(profiles):.1%}; "
+        f"noise (median CV of a model's solo latency over its runs) {noise(profiles):.1%}; "
         f"{len(sources)} models, {n_sets} co-located sets; wall time {wall:.1f} s",
         highlight=False, soft_wrap=True,
     )
