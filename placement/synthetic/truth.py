@@ -327,6 +327,7 @@ def truth_from_zoo(
         machine_types[t.name] = {
             r: ResourceSpec(capacity=float(caps[r]), shape=shapes[r]) for r in shapes  # type: ignore[arg-type]
         }
+    present = {r for res in machine_types.values() for r in res}
     ref_cpu = MACHINE_TYPES["cpu-16"]
     v100 = MACHINE_TYPES["v100"]
     out: dict[str, ModelTruth] = {}
@@ -368,7 +369,10 @@ def truth_from_zoo(
                     "pcie": 0.5 * m.input_mb / lat,
                 }
         out[name] = ModelTruth(
-            sensitivity={r: round(float(v), 6) for r, v in sensitivity.items()},
+            # only the resources these types have: a CPU-only world's truth file names no GPU
+            # resource, so it loads back (the file format refuses unknown resources)
+            sensitivity={r: round(float(v), 6) for r, v in sensitivity.items()
+                         if r in present},
             demand={t: {r: round(float(v), 6) for r, v in d.items()} for t, d in demand.items()},
         )
     return GroundTruth(machine_types, out, intensity=level_intensity(level), level=level)
