@@ -70,7 +70,7 @@ Seed = Annotated[int, typer.Option(min=0, max=MAX_SEED,
 TimeLimit = Annotated[float, typer.Option(callback=_time_limit,
                                           help="seconds, finite, at most 1e6")]
 Threads = Annotated[int | None, typer.Option(min=1, max=1024,
-                                             help="solver threads  [default: up to 8 cores]")]
+                                             help="solver threads (default: up to 8 cores)")]
 Format = Annotated[OutputFormat, typer.Option("--format",
                                               help="table for people, json for scripts")]
 TruthFile = Annotated[Path | None, typer.Option(help="ground truth from `generate --truth` for "
@@ -144,7 +144,7 @@ def solve(
     time_limit: TimeLimit = 10.0,
     seed: Seed = 0,
     threads: Threads = None,
-    backend: Annotated[Backend | None, typer.Option(help="milp backend  [default: highs]")]
+    backend: Annotated[Backend | None, typer.Option(help="milp backend (default: highs)")]
     = None,
     predictor: PredictorFile = None,
     output: Annotated[str | None, typer.Option("-o", "--output",
@@ -241,14 +241,14 @@ def evaluate(
 @app.command()
 def compare(
     instance: Annotated[Path, typer.Argument(help="instance JSON file")],
-    solvers: Annotated[str | None, typer.Option(help="comma-separated solver names  [default: "
-                                                "every solver but exhaustive and auto]")] = None,
+    solvers: Annotated[str | None, typer.Option(help="comma-separated solver names (default: "
+                                                "every solver but exhaustive and auto)")] = None,
     time_limit: TimeLimit = 10.0,
     seed: Seed = 0,
     threads: Threads = None,
     truth: TruthFile = None,
     predictor: PredictorFile = None,
-    backend: Annotated[Backend | None, typer.Option(help="milp backend  [default: highs]")]
+    backend: Annotated[Backend | None, typer.Option(help="milp backend (default: highs)")]
     = None,
     output_format: Format = OutputFormat.table,
 ) -> None:
@@ -298,12 +298,12 @@ def generate(
     output: Annotated[str, typer.Option("-o", "--output",
                                          help="instance JSON to write; - for stdout")],
     models: Annotated[
-        int | None, typer.Option(min=1, max=10_000, help="distinct models  [default: derived]")
+        int | None, typer.Option(min=1, max=10_000, help="distinct models (default: derived)")
     ] = None,
     replicas: Annotated[
         int | None,
         typer.Option(min=1, max=1_000_000,
-                     help="replicas in all  [default: 40, or one per model with --models]"),
+                     help="replicas in all (default: 40, or one per model with --models)"),
     ] = None,
     machines: Annotated[int, typer.Option(min=1, max=1_000_000, help="machines in all")] = 12,
     types: Annotated[int, typer.Option(min=1, max=1_000, help="machine types")] = 3,
@@ -363,17 +363,17 @@ def bench(
     suite: Annotated[str, typer.Option(help="suite name in placement/bench/suites/, or a .toml "
                                        "path")] = "quick",
     output: Annotated[str | None, typer.Option("-o", "--output",
-                                                help="folder  [default: bench-out/SUITE]")] = None,
+                                                help="folder (default: bench-out/SUITE)")] = None,
     jobs: Annotated[int | None, typer.Option(min=1, max=1024,
-                                             help="worker processes  [default: the cores]")]
+                                             help="worker processes (default: the cores)")]
     = None,
     time_limit: Annotated[float | None, typer.Option(
-        callback=_time_limit, help="seconds per solve  [default: the suite's]")] = None,
+        callback=_time_limit, help="seconds per solve (default: the suite's)")] = None,
     executor: Annotated[str, typer.Option(
         help="where solves run: process (a local pool) or ray (Ray tasks, one CPU each)")]
     = "process",
     address: Annotated[str | None, typer.Option(
-        help="Ray cluster head HOST:PORT or auto  [default: a local Ray for the run]")] = None,
+        help="Ray cluster head HOST:PORT or auto (default: a local Ray for the run)")] = None,
 ) -> None:
     """Run a benchmark suite (resumable) and write results.csv, report.md/.html and plots."""
     from placement.bench.executors import open_executor
