@@ -28,8 +28,9 @@ from placement.synthetic.generator import generate, pack
 from placement.synthetic.truth import GroundTruth
 
 #: Relative frequency of each kind of event (an impossible kind, such as `up` with no machine
-#: down, is left out of that draw).
-EVENT_WEIGHTS = {"arrive": 0.2, "depart": 0.15, "scale": 0.2, "load": 0.25, "down": 0.1,
+#: down, is left out of that draw). Arrivals and departures are equally likely, so a long
+#: trace keeps about as many models as it starts with.
+EVENT_WEIGHTS = {"arrive": 0.175, "depart": 0.175, "scale": 0.2, "load": 0.25, "down": 0.1,
                  "up": 0.1}
 LOAD_FACTORS = (0.6, 1.6)  # a load event's factor is drawn uniformly here (then capped to fit)
 MEAN_GAP = 1.0  # mean time between events (exponential gaps)
