@@ -306,6 +306,21 @@ def test_extreme_valid_numbers_solve_with_finite_strict_json(tmp_path, objective
         json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in output"))
 
 
+@pytest.mark.parametrize("row, where", [
+    ("c5.2xlarge,resnet50,bert-base,1e300", "slowdown"),
+    ("c5.2xlarge,resnet50,bert-base,nan", "slowdown"),
+    ("c5.2xlarge,resnet50,bert-base,-inf", "slowdown"),
+    ("c5.2xlarge,res\x1bnet50,bert-base,1.2", "target"),
+])
+def test_hostile_measurements_refused(tmp_path, row, where):
+    csv = write(tmp_path / "m.csv", "machine_type,target,co_runners,slowdown\n"
+                "c5.2xlarge,resnet50,bert-base,1.3\n" + row + "\n")
+    out = tmp_path / "p.skops"
+    refused(placement("predictor", "fit", str(csv), "--catalog", str(DEMO), "-o", str(out)),
+            f"line 3.{where}")
+    assert not out.exists()
+
+
 # --------------------------------------------------------------------------- options
 
 def test_exhaustive_beyond_its_size(generated):

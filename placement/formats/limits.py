@@ -14,6 +14,7 @@ machine's total cost at most ``MAX_COST`` = 1e6.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import Field
@@ -48,6 +49,7 @@ MAX_NAME_LENGTH = 256
 #: No control characters (C0, DEL, C1): they would reach the terminal raw (escape sequences,
 #: carriage returns rewriting a line). Every other character is allowed and printed literally.
 NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 Name = Annotated[
     str,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from placement.formats.errors import InputError
 from placement.formats.files import read_text
+from placement.formats.limits import CONTROL_CHARACTER, MAX_SLOWDOWN
 
 COLUMNS = ("machine_type", "target", "co_runners", "slowdown")
 
@@ -62,14 +63,18 @@ def parse_measurements(text: str, source: str = "measurements") -> list[Measurem
             problems.append((f"{where}.target", "empty; expected a model name"))
         if target in co:
             problems.append((f"{where}.co_runners", "the target cannot be its own co-runner"))
+        for column, text in (("machine_type", mt), ("target", target),
+                             ("co_runners", ";".join(sorted(co)))):
+            if CONTROL_CHARACTER.search(text):
+                problems.append((f"{where}.{column}", "a name holds a control character; "
+                                                      "expected printable names"))
         try:
             value = float(row["slowdown"])
-            if not value > 0 or value != value or value == float("inf"):
+            if not 0 < value <= MAX_SLOWDOWN:  # also refuses NaN and infinity
                 raise ValueError
         except (TypeError, ValueError):
-            problems.append(
-                (f"{where}.slowdown", f"expected a positive number, got {row['slowdown']!r}")
-            )
+            problems.append((f"{where}.slowdown", f"expected a number in (0, {MAX_SLOWDOWN:g}], "
+                                                  f"got {row['slowdown']!r}"))
             continue
         rows.append(Measurement(mt, target, co, value))
     if problems:
