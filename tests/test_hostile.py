@@ -425,15 +425,17 @@ def test_evaluate_shows_the_files_own_status_and_bound(tmp_path):
 
 
 def test_schema_describes_every_field_and_allows_dollar_schema(tmp_path):
-    proc = placement("schema", "instance")
-    schema = json.loads(proc.stdout)
-    undescribed = [
-        f"{name}.{field}"
-        for name, model in [("Instance", schema), *schema["$defs"].items()]
-        for field, prop in model.get("properties", {}).items()
-        if not prop.get("description")
-    ]
-    assert undescribed == []
+    for which in ("instance", "solution"):
+        schema = json.loads(placement("schema", which).stdout)
+        undescribed = [
+            f"{name}.{field}"
+            for name, model in [(which, schema), *schema["$defs"].items()]
+            for field, prop in model.get("properties", {}).items()
+            if not prop.get("description")
+        ]
+        assert undescribed == [], which
+    ranges = json.loads(placement("schema", "instance").stdout)["$defs"]["Model"]["properties"]
+    assert ranges["weight"]["maximum"] == MAX_WEIGHT
     inst = demo_with(tmp_path, lambda d: d.update({"$schema": "placement-instance.json"}))
     assert Instance.load(inst).name == "demo"
 

@@ -1,4 +1,4 @@
-"""What each field of the instance file means, as it appears in ``placement schema instance``.
+"""What each field of the instance and solution files means, as ``placement schema`` shows it.
 
 One table, keyed by the schema class and the field's JSON name, applied to every class of the
 instance schema by :func:`describe_fields` (its ``json_schema_extra``). The wording follows SPEC
@@ -82,6 +82,55 @@ FIELD_DOCS: dict[str, dict[str, str]] = {
     "Limits": {
         "max_models_per_machine": "at most this many replicas on one machine",
         "max_moves": "at most this many counted moves from `current`",
+    },
+    # ------------------------------------------------------------------ the solution file
+    "Solution": {
+        "instance": "the instance's name",
+        "solver": "the solver that produced the assignment (auto says which it ran)",
+        "status": "optimal (proved), feasible (not proved optimal), infeasible (proved none "
+        "exists) or unknown (none found in the time limit)",
+        "objective": "the value of objective.minimize for this assignment",
+        "bound": "the solver's proved bound on the objective (null for heuristics)",
+        "gap": "(objective - bound) / max(|objective|, 1e-9); null for heuristics",
+        "solve_seconds": "seconds from the start of compiling to the solver's answer",
+        "assignment": "replica id -> machine id",
+        "replicas": "per replica: its machine, slowdown, latency and SLO, from the evaluator",
+        "machines": "per used machine: its replicas and the resources they use",
+        "summary": "the placement's figures, from the one evaluator",
+        "moves": "replicas of `current` placed on another machine",
+        "diagnosis": "why there is no solution, in words a user can act on",
+        "info": "what the solver reports about its run (backend, stages, predictor load time)",
+    },
+    "ReplicaFigures": {
+        "model": "the replica's model",
+        "machine": "the machine it is placed on",
+        "machine_type": "that machine's type",
+        "slowdown": "latency with its co-runners / latency alone (>= 1)",
+        "latency_ms": "solo latency on the type x slowdown, in milliseconds",
+        "slo_ms": "the model's latency bound in milliseconds",
+        "slo_met": "latency_ms <= slo_ms",
+    },
+    "MachineFigures": {
+        "type": "the machine's type",
+        "replicas": "the replica ids placed on it",
+        "used": "per resource, the sum of the requests placed on it",
+    },
+    "Summary": {
+        "mean_degradation": "weighted mean of slowdown - 1 over all replicas",
+        "p99_degradation": "99th percentile of degradation over replicas (nearest rank)",
+        "max_degradation": "largest degradation of any replica",
+        "total_added_latency_ms": "sum of weighted added latency (latency - solo latency), ms",
+        "slo_violations": "replicas whose latency exceeds their SLO",
+        "machines_used": "machines hosting at least one replica",
+        "cost_per_hour": "sum of cost_per_hour over used machines",
+        "moves": "counted moves from `current`",
+        "forced_moves": "moves off `down` machines (not counted)",
+    },
+    "Move": {
+        "replica": "the replica that moves",
+        "from": "the machine it runs on now",
+        "to": "the machine it is placed on",
+        "forced": "it left a `down` machine (not counted against limits.max_moves)",
     },
 }
 

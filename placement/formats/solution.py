@@ -7,10 +7,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from placement.formats.schema_docs import describe_fields
+
 StatusName = Literal["optimal", "feasible", "infeasible", "unknown"]
 
 
-class ReplicaFigures(BaseModel):
+class _Described(BaseModel):
+    """Every field's description in ``placement schema solution`` comes from one table."""
+
+    model_config = ConfigDict(json_schema_extra=describe_fields)
+
+
+class ReplicaFigures(_Described):
     model: str
     machine: str
     machine_type: str
@@ -20,13 +28,13 @@ class ReplicaFigures(BaseModel):
     slo_met: bool
 
 
-class MachineFigures(BaseModel):
+class MachineFigures(_Described):
     type: str
     replicas: list[str]
     used: dict[str, float]
 
 
-class Summary(BaseModel):
+class Summary(_Described):
     mean_degradation: float
     p99_degradation: float
     max_degradation: float
@@ -39,7 +47,7 @@ class Summary(BaseModel):
     forced_moves: int = 0
 
 
-class Move(BaseModel):
+class Move(_Described):
     """A replica of ``current`` placed on another machine; ``forced`` when it left a ``down``
     machine (not counted against ``limits.max_moves``)."""
 
@@ -50,7 +58,7 @@ class Move(BaseModel):
     forced: bool = False
 
 
-class Solution(BaseModel):
+class Solution(_Described):
     model_config = ConfigDict(extra="allow")
 
     instance: str
