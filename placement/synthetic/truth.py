@@ -27,6 +27,9 @@ helps and every slowdown is >= 1):
 * ``slice``: ``smax(1, u)/smax(1, u0) - 1``: compute units (GPU SMs) shared spatially are
   free until the sum of demands exceeds the device, then time-sliced. Pairs can be harmless
   and a triple costly.
+* ``knee``: ``K(u) - K(u0)`` with ``K(u) = 0.1 u + 6 max(0, u - 0.6)``: a bandwidth with a
+  hard knee. Not used by the zoo's own world; :func:`with_family` builds a world of them, a
+  contention shape the generator's tuning never saw (for testing learning loops).
 
 ``smax(1, u) = (1 + u + sqrt((u - 1)^2 + smooth^2)) / 2`` is a smooth ``max(1, u)``.
 
@@ -67,10 +70,13 @@ from placement.synthetic.zoo import (
 
 FORMAT = "placement-ground-truth"
 VERSION = 1
-Shape = Literal["linear", "queue", "share", "slice"]
+Shape = Literal["linear", "queue", "share", "slice", "knee"]
 LEVELS: dict[str, float] = {"low": 0.5, "medium": 1.0, "high": 1.6}
 QUEUE_CAP = 0.9
 SMOOTH = 0.1
+#: The ``knee`` shape: free below this utilization, then steep (see :func:`shape_value`).
+KNEE_AT = 0.6
+KNEE_SLOPE = 6.0
 
 
 # --------------------------------------------------------------------------- shapes
@@ -84,6 +90,13 @@ def _queue(u: Any, cap: float) -> Any:
     return 1.0 / (1.0 - cap * np.tanh(u / cap))
 
 
+def _knee(u: Any) -> Any:
+    # a bandwidth with a hard knee: a little linear contention, then a sharp wall once the
+    # sum of demands passes KNEE_AT (no smoothing: a kink no pair measurement reveals when
+    # every pair stays below it)
+    return 0.1 * u + KNEE_SLOPE * np.maximum(0.0, u - KNEE_AT)
+
+
 def shape_value(shape: str, u: Any, u0: Any, *, queue_cap: float, smooth: float) -> Any:
     """Extra slowdown per unit sensitivity at utilization ``u`` (``u0`` = target alone)."""
     if shape == "linear":
@@ -94,6 +107,8 @@ def shape_value(shape: str, u: Any, u0: Any, *, queue_cap: float, smooth: float)
         return 1.0 / _smax1(u0, smooth) - 1.0 / _smax1(u, smooth)
     if shape == "slice":
         return _smax1(u, smooth) / _smax1(u0, smooth) - 1.0
+    if shape == "knee":
+        return _knee(u) - _knee(u0)
     raise ValueError(f"unknown shape {shape!r}")
 
 
@@ -376,3 +391,27 @@ def truth_from_zoo(
             demand={t: {r: round(float(v), 6) for r, v in d.items()} for t, d in demand.items()},
         )
     return GroundTruth(machine_types, out, intensity=level_intensity(level), level=level)
+
+
+#: Contention families: which shape each resource kind takes. ``zoo`` is the generator's own
+#: world; ``knee`` turns every bandwidth into a hard-knee queue and the caches linear.
+FAMILIES: dict[str, dict[str, str]] = {
+    "zoo": {},
+    "knee": {"queue": "knee", "share": "linear", "slice": "knee"},
+}
+
+
+def with_family(truth: GroundTruth, family: str) -> GroundTruth:
+    """The same models, demands and sensitivities under another family's shapes."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown contention family {family!r}; expected one of {list(FAMILIES)}")
+    swap = FAMILIES[family]
+    machine_types = {
+        t: {r: ResourceSpec(capacity=spec.capacity, shape=swap.get(spec.shape, spec.shape))
+            for r, spec in res.items()}
+        for t, res in truth.machine_types.items()
+    }
+    return GroundTruth(
+        machine_types, truth.models, intensity=truth.intensity, level=f"{truth.level}+{family}",
+        queue_cap=truth.queue_cap, smooth=truth.smooth,
+    )
