@@ -92,7 +92,7 @@ def better(new: Sequence[float], old: Sequence[float]) -> bool:
     """``new`` is lexicographically smaller than ``old``, each component beyond :func:`slack`
     (so float noise never counts as an improvement)."""
     for x, y in zip(new, old, strict=True):
-        tol = slack(y)
+        tol = TOLERANCE * max(1.0, abs(y))  # slack(y), inline: local search calls this a lot
         if x < y - tol:
             return True
         if x > y + tol:
@@ -354,10 +354,10 @@ def degradation_value(problem: GoalProblem) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- rank
-@dataclass(frozen=True)
-class Totals:
+class Totals(NamedTuple):
     """The summary figures a rank needs, for solvers that keep them incrementally (the same
-    attribute names as :class:`solvers.metrics.Metrics`)."""
+    attribute names as :class:`solvers.metrics.Metrics`; a tuple, since local search builds
+    one per candidate)."""
 
     slo_violations: int
     mean_degradation: float
@@ -370,17 +370,24 @@ class Totals:
 Rank = tuple[float, float, float, float]
 
 
-def rank(problem: GoalProblem, summary: object, moves: int = 0) -> Rank:
+class Summary(Protocol):
+    """What :func:`rank` reads of a summary (besides the goal's own figure)."""
+
+    slo_violations: int
+    mean_degradation: float
+
+
+def rank(problem: GoalProblem, summary: Summary, moves: int = 0) -> Rank:
     """SPEC section 9's order, smaller is better: (SLO violations, objective + move penalty x
     counted moves, mean degradation, counted moves). ``summary``: a
     :class:`~solvers.metrics.Metrics` or :class:`Totals`. Compare ranks with :func:`better`."""
-    objective = goal(problem).value(summary)
+    objective = float(getattr(summary, GOALS[problem.objective].figure))
     if moves and problem.move_penalty:
         objective += problem.move_penalty * moves
     return (
-        float(getattr(summary, "slo_violations")),  # noqa: B009 - any summary type
+        float(summary.slo_violations),
         objective,
-        float(getattr(summary, "mean_degradation")),  # noqa: B009
+        float(summary.mean_degradation),
         float(moves),
     )
 

@@ -108,9 +108,10 @@ class Search:
         self.top_worst = [(float(worst[n]), int(n)) for n in top]
         self.key = self.key_with(())
 
-    def _max_excluding(self, machines: set[int]) -> float:
+    def _max_excluding(self, changes: Sequence[tuple[int, MachineFigures]]) -> float:
+        """The largest machine max degradation among the machines ``changes`` leaves alone."""
         for value, n in self.top_worst:
-            if n not in machines:
+            if all(n != changed for changed, _ in changes):
                 return value
         return 0.0
 
@@ -132,7 +133,7 @@ class Search:
             used += opened
             cost += opened * float(p.cost[s.type[n]])
             worst = max(worst, after.max_degradation)
-        worst = max(worst, self._max_excluding({n for n, _ in changes}))
+        worst = max(worst, self._max_excluding(changes))
         totals = Totals(violations, wdeg / self.weight_sum, wlat, worst, used, cost)
         return rank(p, totals)
 
