@@ -167,6 +167,76 @@ def initial_columns(
     )
 
 
+# ---------------------------------------------------------------------------- the stages
+@dataclass
+class StagesOutcome:
+    """What the lexicographic stages gave: the last stage's column counts, every stage's
+    outcome, whether all were proved, whether the complete master proved no solution exists."""
+
+    counts: dict[int, int] | None
+    outcomes: dict[str, StageOutcome]
+    all_proved: bool
+    proved_infeasible: bool = False
+
+
+def solve_stages(
+    problem: Problem,
+    configs: Configurations,
+    backend: MasterBackend,
+    hint: dict[int, int] | None,
+    start: float,
+    deadline: float,
+    options: ExactOptions,
+) -> StagesOutcome:
+    """Each stage of :func:`solvers.objectives.stages` in turn, the earlier ones fixed at the
+    value found, each warm-started with the previous answer; a stage not proved ends the
+    sequence (the next would fix a value that may not be optimal)."""
+    plan = stages(problem)
+    fixed: list[tuple[str, float]] = []
+    counts: dict[int, int] | None = None
+    outcomes: dict[str, StageOutcome] = {}
+    for i, stage in enumerate(plan):
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0.05 and counts is not None:
+            return StagesOutcome(counts, outcomes, False)
+        share = remaining if i == len(plan) - 1 else remaining * STAGE_SHARE
+        stage_start = time.perf_counter() - start
+        if configs.complete:
+            master = build_master(problem, configs, stage, fixed)
+            out = backend.solve(master, hint, max(0.05, share))
+        else:
+            out = column_generation_stage(
+                problem, configs, backend, stage, fixed, hint, max(0.05, share),
+                cg_share=options.cg_share, pricing_nodes=options.pricing_nodes,
+            )
+        out.incumbents = [(stage_start + s, v) for s, v in out.incumbents]
+        outcomes[stage] = out
+        if out.infeasible and counts is None:
+            return StagesOutcome(None, outcomes, False, proved_infeasible=configs.complete)
+        if out.counts is None:
+            return StagesOutcome(counts, outcomes, False)
+        counts = hint = out.counts
+        fixed.append((stage, stage_value(problem, configs, stage, counts)))
+        if not out.proved:
+            return StagesOutcome(counts, outcomes, False)
+    return StagesOutcome(counts, outcomes, True)
+
+
+def proved_bound(problem: Problem, outcomes: dict[str, StageOutcome]) -> float:
+    """The objective stage's bound when every earlier stage was proved (a stage's bound is
+    valid lexicographically only then), else the search-free bound; the larger of the two."""
+    bound = trivial_bound(problem)
+    plan = stages(problem)
+    primary = outcomes.get(problem.objective)
+    earlier_proved = all(
+        outcomes.get(s) is not None and outcomes[s].proved
+        for s in plan[: plan.index(problem.objective)]
+    )
+    if primary is not None and primary.bound is not None and earlier_proved:
+        bound = max(bound, primary.bound)
+    return bound
+
+
 # ---------------------------------------------------------------------------- the driver
 def solve_exact(
     problem: Problem,
@@ -214,49 +284,19 @@ def solve_exact(
         warm = None  # the evaluator accepted it, the master would not: do not trust it
     info["warm_start"] = warm is not None
 
-    plan = stages(problem)
-    fixed: list[tuple[str, float]] = []
-    counts: dict[int, int] | None = None
-    outcomes: dict[str, StageOutcome] = {}
-    all_proved = True
-    for i, stage in enumerate(plan):
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0.05 and counts is not None:
-            all_proved = False
-            break
-        share = remaining if i == len(plan) - 1 else remaining * STAGE_SHARE
-        stage_start = time.perf_counter() - start
-        if configs.complete:
-            master = build_master(problem, configs, stage, fixed)
-            out = backend.solve(master, hint, max(0.05, share))
-        else:
-            out = column_generation_stage(
-                problem, configs, backend, stage, fixed, hint, max(0.05, share),
-                cg_share=options.cg_share, pricing_nodes=options.pricing_nodes,
-            )
-        out.incumbents = [(stage_start + s, v) for s, v in out.incumbents]
-        outcomes[stage] = out
-        if out.infeasible and counts is None:
-            if configs.complete:
-                info["diagnosis"] = no_solution_message(problem, [], proved=True)
-                return done(Status.INFEASIBLE, None)
-            break
-        if out.counts is None:
-            all_proved = False
-            break
-        counts = hint = out.counts
-        fixed.append((stage, stage_value(problem, configs, stage, counts)))
-        if not out.proved:
-            all_proved = False
-            break
+    solved = solve_stages(problem, configs, backend, hint, start, deadline, options)
+    if solved.proved_infeasible:
+        info["diagnosis"] = no_solution_message(problem, [], proved=True)
+        return done(Status.INFEASIBLE, None)
+    outcomes, all_proved = solved.outcomes, solved.all_proved
     info["columns"] = len(configs)
     info["stages"] = {
         s: {"proved": o.proved, "bound": o.bound, **o.info} for s, o in outcomes.items()
     }
-    primary = outcomes.get(problem.objective)
-    if primary is not None:
-        info["incumbents"] = primary.incumbents
+    if problem.objective in outcomes:
+        info["incumbents"] = outcomes[problem.objective].incumbents
 
+    counts = solved.counts
     assignment = assignment_from_counts(problem, configs, counts) if counts is not None else None
     if assignment is not None and violations(problem, assignment):
         info["master_error"] = violations(problem, assignment)[:5]
@@ -276,16 +316,8 @@ def solve_exact(
         info["diagnosis"] = errors + no_solution_message(problem, [], proved=False)
         return done(Status.UNKNOWN, None)
 
-    metrics = evaluate_assignment(problem, assignment)
-    objective = metrics.objective(problem.objective)
-    bound = trivial_bound(problem)
-    # a stage's bound is valid lexicographically only if every earlier stage was proved
-    earlier_proved = all(
-        outcomes.get(s) is not None and outcomes[s].proved
-        for s in plan[: plan.index(problem.objective)]
-    )
-    if primary is not None and primary.bound is not None and earlier_proved:
-        bound = max(bound, primary.bound)
+    objective = evaluate_assignment(problem, assignment).objective(problem.objective)
+    bound = proved_bound(problem, outcomes)
     if bound > objective:
         info["bound_clamped"] = bound  # rounding only; a real excess would be a bug
         bound = objective
