@@ -212,6 +212,17 @@ def test_control_characters_in_names_refused(tmp_path, name):
     refused(placement("solve", str(inst), "--solver", "greedy"), "models[1].name")
 
 
+def test_free_text_of_a_solution_file_never_reaches_the_terminal_raw(tmp_path):
+    sol = tmp_path / "s.json"
+    assert placement("solve", str(DEMO), "--solver", "greedy", "-o", str(sol)).returncode == 0
+    data = json.loads(sol.read_text())
+    data.update(solver="\x1b[2Jgreedy", status="\x1b]0;title\x07")
+    write(sol, data)
+    proc = placement("evaluate", str(DEMO), str(sol))
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout and "\\x1b[2Jgreedy" in proc.stdout
+
+
 def test_markup_in_solver_name_is_literal():
     refused(placement("solve", str(DEMO), "--solver", "[/bold]"), "unknown solver '[/bold]'")
 

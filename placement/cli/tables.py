@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from placement.formats.limits import CONTROL_CHARACTER
+
 WIDTH = 80
 
 
@@ -22,8 +24,15 @@ class Column:
     left: bool = False
 
 
+def visible(text: str) -> str:
+    """``text`` with control characters shown as escapes (``\\x1b``), never sent raw: names
+    in instances cannot hold them, but a solution file's free-form fields can."""
+    return CONTROL_CHARACTER.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def fit(text: str, width: int) -> str:
-    """``text`` cut to ``width`` characters (a ``~`` marks the cut)."""
+    """``text`` (control characters escaped) cut to ``width`` characters (``~`` marks a cut)."""
+    text = visible(text)
     return text if len(text) <= width else text[: max(0, width - 1)] + "~"
 
 
@@ -64,7 +73,7 @@ def percent(value: float | None) -> str:
 
 
 def wrap(text: str, indent: str = "") -> str:
-    return textwrap.fill(text, WIDTH, initial_indent=indent, subsequent_indent=indent,
+    return textwrap.fill(visible(text), WIDTH, initial_indent=indent, subsequent_indent=indent,
                          break_on_hyphens=False)
 
 
