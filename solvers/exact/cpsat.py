@@ -237,13 +237,7 @@ def cpsat(
     seeders: Sequence[Callable[..., Result]] = (),
 ) -> Result:
     """Exact placement by CP-SAT over every machine configuration (or column generation beyond
-    ``max_configurations``; see docs/formulations.md for every option).
-
-    Example::
-
-        result = cpsat(problem, time_limit=10, seed=0)
-        result.status, result.objective, result.bound
-    """
+    ``max_configurations``; see docs/formulations.md for every option)."""
     options = ExactOptions(
         route=route, max_configurations=max_configurations, cg_share=cg_share,
         pricing_nodes=pricing_nodes, warm_start=warm_start,

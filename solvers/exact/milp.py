@@ -35,13 +35,7 @@ def milp(
     seeders: Sequence[Callable[..., Result]] = (),
 ) -> Result:
     """Exact placement by a MILP over every machine configuration (or column generation beyond
-    ``max_configurations``; see docs/formulations.md for every option).
-
-    Example::
-
-        result = milp(problem, time_limit=10, backend="cbc")
-        result.status, result.objective, result.bound
-    """
+    ``max_configurations``; see docs/formulations.md for every option)."""
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise SolverInputError(
             f"unknown MILP backend {backend!r}; expected one of {', '.join(BACKENDS)}"
