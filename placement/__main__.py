@@ -1,0 +1,5 @@
+"""``python -m placement``: the same as the ``placement`` command."""
+
+from placement.cli import main
+
+main()
