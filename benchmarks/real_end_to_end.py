@@ -16,12 +16,17 @@ benchmarks/profile_local.py and instances/README.md):
    two placements share is measured once and under the same conditions. The real mean
    degradation of a placement is the mean over replicas of ``max(1, measured slowdown) - 1``.
 
-Run: ``python benchmarks/real_end_to_end.py`` (about 3 minutes on 2 cores) ->
+On a shared machine one measurement run is noisy, so ``--runs N`` measures the same
+placements N times in a row (each a fresh ``profile --requests`` run) and reports each run
+and the mean.
+
+Run: ``python benchmarks/real_end_to_end.py --runs 3`` (about 10 minutes on 2 cores) ->
 benchmarks/results/measure/real_end_to_end.md
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import subprocess
 import sys
@@ -75,6 +80,9 @@ def held_out_scores(folder: Path) -> tuple[str, dict]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1, help="measurement runs of the placements")
+    runs = parser.parse_args().runs
     from placement.api import solve
     from placement.formats.instance import Instance
     from placement.formats.measurements import read_measurements
@@ -108,11 +116,13 @@ def main() -> None:
             for rid, mid in sorted(sol.assignment.items())
         ]
     asked = list(dict.fromkeys(r for rs in per_replica.values() for r in rs))
-    answer = run(["placement", "profile", "--requests", "-", *MEASURE], requests_csv(asked))
     from placement.formats.measurements import parse_measurements
 
-    measured = {Request(m.machine_type, m.target, m.co_runners): m.slowdown
-                for m in parse_measurements(answer, "profile --requests")}
+    measured_runs = []
+    for _ in range(runs):
+        answer = run(["placement", "profile", "--requests", "-", *MEASURE], requests_csv(asked))
+        measured_runs.append({Request(m.machine_type, m.target, m.co_runners): m.slowdown
+                              for m in parse_measurements(answer, "profile --requests")})
     latency = {m.name: m for m in inst.models}
     lines = [
         "# Real end to end on instances/local-cpu.json",
@@ -132,25 +142,29 @@ def main() -> None:
         "## Placements measured for real",
         "",
         f"{len(inst.replica_ids())} replicas on {len(mtype)} machines; {len(asked)} distinct "
-        "requests measured in one `placement profile --requests -` run.",
+        f"requests, measured in {runs} `placement profile --requests -` run(s) one after the "
+        "other. Real mean degradation per run, their mean, and least-loaded's over this "
+        "solver's (the mean's ratio):",
         "",
-        "| solver | status | predicted mean deg | REAL mean deg | real SLO violations | "
-        "LL / this (real) |",
-        "|---|---|---:|---:|---:|---:|",
+        "| solver | status | predicted mean deg | "
+        + " | ".join(f"REAL run {k + 1}" for k in range(runs))
+        + " | REAL mean | real SLO violations (per run) | LL / this (real) |",
+        "|---|---|---:|" + "---:|" * (runs + 3),
     ]
-    real = {}
+    real: dict[str, list[float]] = {}
+    slo: dict[str, list[int]] = {}
     for name, rs in per_replica.items():
-        degr = [max(1.0, measured[r]) - 1.0 for r in rs]
-        real[name] = statistics.fmean(degr)
-        slo = sum(
-            latency[r.target].latency_ms[r.machine_type] * max(1.0, measured[r])
-            > latency[r.target].slo_ms for r in rs)
-        real[name + "/slo"] = slo
+        real[name] = [statistics.fmean(max(1.0, measured[r]) - 1.0 for r in rs)
+                      for measured in measured_runs]
+        slo[name] = [sum(latency[r.target].latency_ms[r.machine_type] * max(1.0, measured[r])
+                         > latency[r.target].slo_ms for r in rs) for measured in measured_runs]
     for name in SOLVERS:
         sol = solutions[name]
-        ratio = real["least-loaded"] / real[name] if real[name] > 0 else float("inf")
+        mean = statistics.fmean(real[name])
+        ratio = statistics.fmean(real["least-loaded"]) / mean if mean > 0 else float("inf")
         lines.append(f"| {name} | {sol.status} | {sol.summary.mean_degradation:.4f} | "
-                     f"{real[name]:.4f} | {real[name + '/slo']} | {ratio:.2f} |")
+                     + " | ".join(f"{v:.4f}" for v in real[name])
+                     + f" | {mean:.4f} | {', '.join(map(str, slo[name]))} | {ratio:.2f} |")
     lines += ["", "Placements (machine: models):", ""]
     for name, sol in solutions.items():
         hosted = {}
