@@ -88,11 +88,11 @@ def test_converges_to_the_measured_functions_optimum(seed):
 
 
 def test_never_asks_a_set_twice_nor_beyond_its_budget():
-    instance, truth, rows = world(5, replicas=9, machines=4)
+    instance, truth, rows = world(6)
     calls: list[list[Request]] = []
     budget = 3
     refine(instance, rows, truth_measurer(truth, calls), rounds=4, budget=budget,
-           solver="local-search", time_limit=5)
+           solver="exhaustive", time_limit=30)
     assert calls, "the loop asked nothing"
     asked_sets = [(r.machine_type, r.members) for call in calls for r in call]
     per_call = [{(r.machine_type, r.members) for r in call} for call in calls]
@@ -107,7 +107,7 @@ def test_never_asks_a_set_twice_nor_beyond_its_budget():
 
 
 def test_wrong_rows_are_refused_and_earlier_rounds_kept():
-    instance, truth, rows = world(1, replicas=9, machines=4)
+    instance, truth, rows = world(6)
     good = truth_measurer(truth)
     seen: list[int] = []
 
@@ -121,7 +121,7 @@ def test_wrong_rows_are_refused_and_earlier_rounds_kept():
 
     saved: list[int] = []
     with pytest.raises(MeasurerError, match="request was"):
-        refine(instance, rows, sloppy, rounds=3, budget=5, solver="local-search", time_limit=5,
+        refine(instance, rows, sloppy, rounds=3, budget=2, solver="exhaustive", time_limit=30,
                on_round=lambda entry, all_rows: saved.append(len(all_rows)))
     assert saved == [len(rows) + seen[0]]
 
@@ -198,7 +198,7 @@ def test_cli_keeps_every_measurement_when_the_measurer_fails(tmp_path):
     done = subprocess.run(
         ["placement", "refine", str(inst_path), "--measurements", str(csv_path),
          "--measure", " ".join(argv), "--rounds", "3", "--budget", "2", "--solver",
-         "local-search", "--time-limit", "5", "-o", str(out), "--measurements-out",
+         "exhaustive", "--time-limit", "30", "-o", str(out), "--measurements-out",
          str(rows_out), "--log", str(log)],
         capture_output=True, text=True, timeout=300,
     )
