@@ -130,7 +130,8 @@ def compare(
         rows.append(row)
     base = next((r for r in rows if r["solver"] == "least-loaded"), None)
     if base is None and "least-loaded" in registry.names():
-        sol = solve(instance, "least-loaded", time_limit=time_limit, seed=seed)
+        sol = solve(instance, "least-loaded", time_limit=time_limit, seed=seed,
+                    predictor=predictor)
         base = {"mean_degradation": sol.summary.mean_degradation if sol.summary else None}
         if truth is not None and sol.assignment:
             base["true_mean_degradation"] = evaluate(
