@@ -108,6 +108,21 @@ def test_profile_writes_measurements_and_a_catalog_that_load(tmp_path: Path) -> 
     assert "noise" in result.output and "AMD" in result.output or "CPU" in result.output
 
 
+def test_a_users_onnx_file_at_an_open_loop_rate(tmp_path: Path) -> None:
+    model = tmp_path / "user-mlp.onnx"
+    onnx.save(builtin_model("mlp-s"), str(model))
+    out, catalog = tmp_path / "m.csv", tmp_path / "catalog.json"
+    result = runner.invoke(app, ["profile", str(model), "--cpus", "0", "--rate", "200",
+                                 "--seconds", "0.2", "--warmup", "0.05", "--repeats", "1",
+                                 "-o", str(out), "--catalog-out", str(catalog)])
+    assert result.exit_code == 0, result.output
+    (entry,) = Instance.load(catalog).models
+    assert entry.name == "user-mlp"  # named by its file stem
+    # 200 requests/s of a sub-millisecond model keep the core mostly idle
+    assert entry.features["cpu_util"] < 0.5
+    assert [m.target for m in read_measurements(out)] == ["user-mlp"]
+
+
 def test_requests_are_answered_exactly_in_order() -> None:
     asked = [("one", "mlp-s", "embed-s"), ("two", "embed-s", ""),
              ("one", "embed-s", "mlp-s"), ("one", "mlp-s", "embed-s"),
