@@ -255,7 +255,7 @@ class ColumnGenerator:
                 pi, threshold, alpha, self.configs, node_budget=10**12, deadline=deadline,
                 stats=self.stats, keep=limit + 1,
             )
-            if not priced.complete or len(priced.improving) > limit:
+            if not priced.complete or priced.overflow or len(priced.improving) > limit:
                 return False
             new += [(t, ms) for _rc, ms in priced.improving]
         self.add_columns(new)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from solvers.exact.columns import Configurations, candidates
+from solvers.exact.pricing_kernel import RULES, price_search
 from solvers.objectives import (
     LinearTerms,
     column_coefficients,
@@ -58,6 +59,7 @@ class PricingResult:
     lower: float  # lower bound on min_S f(S) - pi(S) (0: the empty set); exact when complete
     improving: list[tuple[float, tuple[int, ...]]]  # (rc - mu, members), best first
     complete: bool  # the search finished (neither node budget nor deadline cut it)
+    overflow: bool = False  # more sets beat the threshold than ``keep``: some are not listed
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,12 @@ class TypePricer:
                     mask |= 1 << local[w]
                 entries.append((local[target], mask | (1 << local[target]), float(value)))
             self.entries = entries
+            # the same entries as arrays for the compiled search (local candidate indices)
+            self.entry_target = np.array([e[0] for e in entries], dtype=np.int64)
+            self.entry_value = np.array([e[2] for e in entries], dtype=float)
+            self.entry_in = np.array(
+                [[bool(e[1] >> i & 1) for i in range(k)] for e in entries], dtype=bool
+            ).reshape(len(entries), k)
 
     def cost_terms(self, alpha: dict[str, float]) -> CostTerms:
         """``f``'s parts for stage weights ``alpha`` (:func:`solvers.objectives.linear_terms`
@@ -144,6 +152,75 @@ class TypePricer:
             for stage, weight in alpha.items()
         )
 
+    def exact_costs(self, alpha: dict[str, float], sets: list[tuple[int, ...]]) -> np.ndarray:
+        """:meth:`exact_cost` of many sets at once (their slowdowns asked in one batch); nan
+        for a set that is no column."""
+        problem = self.problem
+        if not sets:
+            return np.zeros(0)
+        figures = configuration_figures(problem, sets, self.t, self.weights)
+        cost = np.zeros(len(sets))
+        for stage, weight in alpha.items():
+            cost += weight * np.asarray(column_coefficients(problem, figures, stage), float)
+        bad = ~figures.usable
+        if problem.slo_mode == "hard":
+            bad |= figures.slo_violations > 0
+        if self.max_slowdown is not None:
+            bad |= figures.max_degradation + 1.0 > self.max_slowdown
+        return np.where(bad, np.nan, cost)
+
+    def price_compiled(
+        self,
+        pi: np.ndarray,
+        mu: float,
+        alpha: dict[str, float],
+        configs: Configurations,
+        *,
+        node_budget: int,
+        deadline: float,
+        stats: PricingStats,
+        keep: int,
+    ) -> PricingResult:
+        """:meth:`price` by the compiled search on lower-bounded costs; the sets it keeps are
+        then evaluated exactly (in one batch) and checked against their lower bounds."""
+        order = np.argsort(-pi[self.idx], kind="stable")
+        terms = self.cost_terms(alpha)
+        duals = pi[self.idx][order]
+        position = np.empty(self.k, dtype=np.int64)
+        position[order] = np.arange(self.k)
+        frontier, complete, nodes, kept, values, _n, n_below = price_search(
+            self.req[order], self.cap, int(self.slots), duals, terms.per_member[order],
+            float(terms.per_violation), self.slo_limit[order], self.caps[order],
+            float(terms.per_machine), self.pair[np.ix_(order, order)], RULES[self.rule],
+            position[self.entry_target], self.entry_in[:, order], self.entry_value,
+            float(mu), int(keep), int(min(node_budget, 2**62)), float(deadline),
+        )
+        stats.nodes += int(nodes)
+        sets = [tuple(sorted(self.models[order[i]] for i in row if i >= 0)) for row in kept]
+        stats.exact_evaluations += len(sets)
+        costs = self.exact_costs(alpha, sets)
+        improving = []
+        # every set left out has f_lb - pi >= cutoff (below the threshold all are kept unless
+        # there were too many; then the worst kept value bounds the rest), so the exact values
+        # of the kept ones tighten the search's lower bound
+        overflow = n_below > keep
+        cutoff = float(values.max()) if overflow and len(values) else float(mu) - 1e-9
+        tightened = min(0.0, cutoff)
+        for rc_lb, ms, f in zip(values.tolist(), sets, costs, strict=True):
+            if math.isnan(f):
+                continue  # no column: its lower bound does not count
+            pi_sum = float(sum(pi[m] for m in ms))
+            f_lb = rc_lb + pi_sum
+            if f < f_lb - 1e-9 * (1.0 + abs(f_lb)):
+                stats.structure_violations += 1
+            rc = f - pi_sum
+            tightened = min(tightened, rc)
+            if rc - mu < -1e-9 and (self.t, ms) not in configs.index:
+                improving.append((rc - mu, ms))
+        improving.sort()
+        lower = min(float(frontier), tightened)
+        return PricingResult(float(lower), improving, bool(complete), overflow=overflow)
+
     def compose(self, acc: np.ndarray, j: int) -> np.ndarray:
         """Every candidate's composed slowdown once candidate ``j`` joins."""
         col = self.pair[:, j]
@@ -164,12 +241,17 @@ class TypePricer:
         deadline: float,
         stats: PricingStats,
         keep: int = KEEP,
+        compiled: bool = True,
     ) -> PricingResult:
         """The sets whose reduced cost beats ``mu`` (at most ``keep``, best first), and a lower
         bound on the minimum of ``f - pi`` over this type's sets. ``alpha``: weights of the
-        goals in ``f``."""
+        goals in ``f``. With a slowdown structure the compiled search
+        (:mod:`solvers.exact.pricing_kernel`) runs unless ``compiled`` is False."""
         if self.k == 0:
             return PricingResult(0.0, [], True)
+        if self.structured and compiled:
+            return self.price_compiled(pi, mu, alpha, configs, node_budget=node_budget,
+                                       deadline=deadline, stats=stats, keep=keep)
         search = PricingSearch(self, pi, mu, alpha, configs, node_budget=node_budget,
                                deadline=deadline, stats=stats, keep=keep)
         return search.run()
