@@ -41,7 +41,9 @@ def _start(source: ModelSource, cpus: tuple[int, ...], threads: int, seed: int,
     to_child_r, to_child_w = os.pipe()
     to_parent_r, to_parent_w = os.pipe()
     proc = subprocess.Popen(
-        [sys.executable, str(Path(worker.__file__)), str(to_child_r), str(to_parent_w)],
+        # -P: the script's folder (placement/measure, with requests.py, models.py, ...) must not
+        # shadow top-level modules that numpy or ONNX Runtime import
+        [sys.executable, "-P", str(Path(worker.__file__)), str(to_child_r), str(to_parent_w)],
         pass_fds=(to_child_r, to_parent_w), stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,  # stdout may be the answers of `profile --requests -`
     )
