@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,33 +41,50 @@ def read_measurements(path: str | Path) -> list[Measurement]:
     return parse_measurements(read_text(path), str(path))
 
 
+def csv_rows(
+    text: str, source: str, columns: Sequence[str]
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """``(where, row)`` of a CSV with at least ``columns`` (an :class:`InputError` names the
+    missing ones); ``where`` is ``line N`` counting the header as line 1."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise InputError(
+            source, [("header", f"missing columns {missing}; expected {','.join(columns)}")]
+        )
+    for i, row in enumerate(reader, start=2):
+        yield f"line {i}", row
+
+
+def colocation(
+    row: dict[str, str], where: str, problems: list[tuple[str, str]]
+) -> tuple[str, str, frozenset[str]]:
+    """The ``machine_type``, ``target`` and ``co_runners`` of a measurement or request row;
+    what is wrong with them is appended to ``problems``."""
+    mt, target = (row["machine_type"] or "").strip(), (row["target"] or "").strip()
+    co = frozenset(c.strip() for c in (row["co_runners"] or "").split(";") if c.strip())
+    if not mt:
+        problems.append((f"{where}.machine_type", "empty; expected a machine type name"))
+    if not target:
+        problems.append((f"{where}.target", "empty; expected a model name"))
+    if target in co:
+        problems.append((f"{where}.co_runners", "the target cannot be its own co-runner"))
+    for column, text in (("machine_type", mt), ("target", target),
+                         ("co_runners", ";".join(sorted(co)))):
+        if CONTROL_CHARACTER.search(text):
+            problems.append((f"{where}.{column}", "a name holds a control character; "
+                                                  "expected printable names"))
+    return mt, target, co
+
+
 def parse_measurements(text: str, source: str = "measurements") -> list[Measurement]:
     """Measurements from CSV text (a file's, or a measurer's answer); :class:`InputError`
     naming the row and column on bad input. Extra columns after the four are ignored."""
-    reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
-    missing = [c for c in COLUMNS if c not in header]
-    if missing:
-        raise InputError(
-            source, [("header", f"missing columns {missing}; expected {','.join(COLUMNS)}")]
-        )
     rows: list[Measurement] = []
     problems: list[tuple[str, str]] = []
-    for i, row in enumerate(reader, start=2):  # line 1 is the header
-        where = f"line {i}"
-        mt, target = (row["machine_type"] or "").strip(), (row["target"] or "").strip()
-        co = frozenset(c.strip() for c in (row["co_runners"] or "").split(";") if c.strip())
-        if not mt:
-            problems.append((f"{where}.machine_type", "empty; expected a machine type name"))
-        if not target:
-            problems.append((f"{where}.target", "empty; expected a model name"))
-        if target in co:
-            problems.append((f"{where}.co_runners", "the target cannot be its own co-runner"))
-        for column, text in (("machine_type", mt), ("target", target),
-                             ("co_runners", ";".join(sorted(co)))):
-            if CONTROL_CHARACTER.search(text):
-                problems.append((f"{where}.{column}", "a name holds a control character; "
-                                                      "expected printable names"))
+    for where, row in csv_rows(text, source, COLUMNS):
+        mt, target, co = colocation(row, where, problems)
         try:
             value = float(row["slowdown"])
             if not 0 < value <= MAX_SLOWDOWN:  # also refuses NaN and infinity

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from placement.formats.errors import InputError
-from placement.formats.measurements import Measurement
+from placement.formats.measurements import Measurement, colocation, csv_rows
 
 COLUMNS = ("machine_type", "target", "co_runners")
 
@@ -54,29 +54,10 @@ def requests_csv(requests: Iterable[Request]) -> str:
 
 def parse_requests(text: str, source: str = "requests") -> list[Request]:
     """Requests from CSV text; :class:`InputError` naming the line on bad input."""
-    reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
-    missing = [c for c in COLUMNS if c not in header]
-    if missing:
-        raise InputError(
-            source, [("header", f"missing columns {missing}; expected {','.join(COLUMNS)}")]
-        )
     out: list[Request] = []
     problems: list[tuple[str, str]] = []
-    for i, row in enumerate(reader, start=2):  # line 1 is the header
-        where = f"line {i}"
-        machine_type = (row["machine_type"] or "").strip()
-        target = (row["target"] or "").strip()
-        co_runners = frozenset(
-            c.strip() for c in (row["co_runners"] or "").split(";") if c.strip()
-        )
-        if not machine_type:
-            problems.append((f"{where}.machine_type", "empty; expected a machine type name"))
-        if not target:
-            problems.append((f"{where}.target", "empty; expected a model name"))
-        if target in co_runners:
-            problems.append((f"{where}.co_runners", "the target cannot be its own co-runner"))
-        out.append(Request(machine_type, target, co_runners))
+    for where, row in csv_rows(text, source, COLUMNS):
+        out.append(Request(*colocation(row, where, problems)))
     if problems:
         raise InputError(source, problems)
     return out
