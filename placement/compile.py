@@ -11,7 +11,7 @@ from placement.interference import (
     SetPredictor,
     SlowdownSource,
 )
-from solvers.problem import Problem, SlowdownStructure
+from solvers.problem import HostTables, Problem, SlowdownStructure, host_tables
 
 
 def compile_problem(
@@ -88,7 +88,12 @@ def compile_problem(
         slo_mode=instance.objective.slo,
         max_per_machine=instance.limits.max_models_per_machine,
         name=instance.name,
+        move_penalty=float(instance.objective.move_penalty),
+        current=current_array(instance, replicas, machines),
+        max_moves=instance.limits.max_moves,
     )
+    if _has_cluster_fields(instance):
+        problem.hosting = cluster_tables(instance, problem, res_index)
     present = problem.machines_per_type > 0
     allowed = problem.allowed
     pair_limit_ok = problem.max_per_machine is None or problem.max_per_machine >= 2
@@ -102,6 +107,74 @@ def compile_problem(
                     problem.pair_slowdown[t, a, b] = problem.slowdown(a, (b,), t)
     problem.structure = _structure(source, problem, type_index, model_index)
     return problem
+
+
+def current_array(
+    instance: Instance, replicas: list[tuple[str, str]], machines: list[tuple[str, str]]
+) -> np.ndarray | None:
+    """[R] machine index each replica runs on now (``current``), -1 for new replicas; None
+    without ``current``. Departures (replicas the instance no longer has) are left out here;
+    the evaluator lists them in ``info.departed``."""
+    if not instance.current:
+        return None
+    machine_index = {mid: n for n, (mid, _) in enumerate(machines)}
+    now = instance.current_placement()
+    return np.array(
+        [machine_index[now[rid]] if rid in now else -1 for rid, _ in replicas], dtype=np.int64
+    )
+
+
+def _has_cluster_fields(instance: Instance) -> bool:
+    """Any running-cluster field that changes the filter (SPEC section 2)."""
+    return bool(instance.current) or any(
+        e.state != "ready" or e.capacity or e.labels for e in instance.machines
+    ) or any(m.avoid or m.spread is not None for m in instance.models)
+
+
+def cluster_tables(instance: Instance, problem: Problem, res_index: dict[str, int]) -> HostTables:
+    """The filter tables with the running-cluster fields: per-machine capacity (overrides of
+    resources no model requests and no type has are irrelevant and dropped), machine states,
+    ``avoid`` pairs, ``spread`` label keys and values, and ``current`` (a machine with current
+    replicas is its own class)."""
+    records = instance.machine_records()
+    N, M = problem.n_machines, problem.n_models
+    capacity = np.zeros((N, len(res_index)))
+    for n, record in enumerate(records):
+        for k, v in record.capacity.items():
+            if k in res_index:
+                capacity[n, res_index[k]] = v
+    model_index = {name: i for i, name in enumerate(problem.model_names)}
+    avoid = np.zeros((M, M), dtype=bool)
+    for pair in instance.avoid_pairs():
+        a, b = sorted(pair)
+        avoid[model_index[a], model_index[b]] = avoid[model_index[b], model_index[a]] = True
+    keys = sorted({m.spread for m in instance.models if m.spread is not None})
+    key_index = {k: i for i, k in enumerate(keys)}
+    spread_key = np.array(
+        [key_index[m.spread] if m.spread is not None else -1 for m in instance.models],
+        dtype=np.int64,
+    )
+    spread_label = np.full((len(keys), N), -1, dtype=np.int64)
+    for i, key in enumerate(keys):
+        values: dict[str, int] = {}
+        for n, record in enumerate(records):
+            if key in record.labels:
+                spread_label[i, n] = values.setdefault(record.labels[key], len(values))
+    states = [record.state for record in records]
+    return host_tables(
+        machine_type=problem.machine_type,
+        capacity=problem.capacity,
+        solo_latency=problem.solo_latency,
+        slo=problem.slo,
+        max_per_machine=problem.max_per_machine,
+        machine_capacity=capacity,
+        avoid=avoid,
+        accepts_new=np.array([s == "ready" for s in states], dtype=bool),
+        down=np.array([s == "down" for s in states], dtype=bool),
+        spread_key=spread_key,
+        spread_label=spread_label,
+        current=problem.current,
+    )
 
 
 def _structure(

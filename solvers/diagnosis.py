@@ -37,7 +37,17 @@ def hosting_machines(problem: Problem) -> np.ndarray:
     """[M, N] bool: a replica of the model, alone, may go on the machine by the filter tables
     (allowed type, machine state, the SLO alone when SLOs are hard) and fits its capacity."""
     tables = problem.filter_tables
-    may = tables.may_host(problem.machine_type, problem.slo_mode == "hard")
+    hard = problem.slo_mode == "hard"
+    may = tables.may_host(problem.machine_type, hard)
+    current = problem.current
+    if current is not None:  # a cordoned machine may keep the models it runs now
+        kept = current >= 0
+        machines = current[kept]
+        models = problem.replica_model[kept]
+        by_type = tables.meets_slo_alone if hard else tables.allowed
+        stay = ~tables.down[machines] & by_type[models, problem.machine_type[machines]]
+        may = may.copy()
+        may[models[stay], machines[stay]] = True
     fits = tables.fits(0.0, problem.requests[:, None, :], tables.capacity[None, :, :])
     return may & fits & (tables.limit > 0)[None, :]
 
@@ -181,9 +191,9 @@ def diagnose(problem: Problem) -> list[str]:
     reasons: list[str] = []
     names, types = problem.model_names, problem.type_names
     tables = problem.filter_tables
-    allowed = tables.may_host(problem.machine_type, hard_slo=False)  # [M, N]
-    fits = tables.fits(0.0, problem.requests[:, None, :], tables.capacity[None, :, :])
     hosting = hosting_machines(problem)
+    allowed = tables.may_host(problem.machine_type, hard_slo=False) | hosting  # [M, N]
+    fits = tables.fits(0.0, problem.requests[:, None, :], tables.capacity[None, :, :])
     count = problem.replicas_per_model
     for m, name in enumerate(names):
         if count[m] == 0:
@@ -213,6 +223,14 @@ def diagnose(problem: Problem) -> list[str]:
             f"{problem.n_replicas} replicas exceed {problem.n_machines} machines x "
             f"max_models_per_machine {limit}"
         )
+    if problem.max_moves is not None:
+        needed = moves_needed_at_least(problem)
+        if needed > problem.max_moves:
+            reasons.append(
+                f"the current placement needs at least {needed} counted moves (replicas that "
+                f"no longer fit, or conflict, where they run), limits.max_moves is "
+                f"{problem.max_moves}"
+            )
     total_demand = problem.requests[problem.replica_model].sum(axis=0)
     total_capacity = tables.capacity[~tables.down].sum(axis=0)
     for k, res in enumerate(problem.resource_names):
@@ -222,6 +240,53 @@ def diagnose(problem: Problem) -> list[str]:
                 f"offer {total_capacity[k]:g}"
             )
     return reasons
+
+
+def moves_needed_at_least(problem: Problem) -> int:
+    """A lower bound on the counted moves any placement needs (SPEC section 9), machine by
+    machine: residents of ``current`` that cannot stay even alone (type, capacity, the SLO
+    alone when hard), and among the others the most of: the excess over the replica limit,
+    for each resource the fewest residents whose removal makes the rest fit (largest first),
+    repeated replicas of a model, and a matching of ``avoid`` pairs (one of each pair moves).
+    Replicas on ``down`` machines move without counting. 0 without ``current``."""
+    current = problem.current
+    if current is None:
+        return 0
+    tables = problem.filter_tables
+    hard = problem.slo_mode == "hard"
+    by_type = tables.meets_slo_alone if hard else tables.allowed
+    total = 0
+    for n in np.unique(current[current >= 0]).tolist():
+        if tables.down[n]:
+            continue
+        residents = problem.replica_model[current == n]
+        t = int(problem.machine_type[n])
+        alone = np.array([
+            by_type[m, t] and tables.fits(0.0, problem.requests[m], tables.capacity[n])
+            for m in residents.tolist()
+        ], dtype=bool)
+        staying = residents[alone]
+        models, counts = np.unique(staying, return_counts=True)
+        need = [int(len(staying) - tables.limit[n]), int((counts - 1).sum())]
+        demand = problem.requests[staying]
+        for k in range(demand.shape[1]):
+            sizes = np.sort(demand[:, k])[::-1]
+            excess = sizes.sum() - tables.capacity[n, k]
+            removed = 0
+            while excess > TOLERANCE and removed < sizes.size:
+                excess -= sizes[removed]
+                removed += 1
+            need.append(removed)
+        matched: set[int] = set()
+        pairs = 0
+        for a in models.tolist():
+            for b in models.tolist():
+                if a < b and tables.conflicts[a, b] and not {a, b} & matched:
+                    matched |= {a, b}
+                    pairs += 1
+        need.append(pairs)
+        total += int((~alone).sum()) + max(0, *need)
+    return total
 
 
 def no_solution_message(problem: Problem, reasons: list[str], proved: bool) -> list[str]:

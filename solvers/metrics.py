@@ -16,7 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from solvers.objectives import TOLERANCE, goal, machine_figures, mean_weights, rank
+from solvers.objectives import (
+    TOLERANCE,
+    counted_moves,
+    goal,
+    machine_figures,
+    mean_weights,
+    rank,
+)
 from solvers.problem import Problem
 
 
@@ -156,6 +163,10 @@ def violations(
                     f"{problem.type_names[t]}"
                 )
     out += _spread_violations(problem, assignment)
+    if problem.max_moves is not None:
+        moves = counted_moves(problem.current, assignment, tables.down)
+        if moves > problem.max_moves:
+            out.append(f"{moves} counted moves > limits.max_moves {problem.max_moves}")
     if check_slo is None:
         check_slo = problem.slo_mode == "hard"
     if check_slo and not out:

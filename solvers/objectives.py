@@ -48,6 +48,8 @@ OBJECTIVES: tuple[ObjectiveName, ...] = get_args(ObjectiveName)
 VIOLATIONS = "violations"
 #: The stage that ranks placements equal on everything else (SPEC section 9).
 MOVES = "moves"
+#: The mean degradation as a stage after an objective stage that carries the move penalty.
+PLAIN_TIE_BREAK = "mean_degradation_without_penalty"
 
 #: THE tolerance. Absolute on capacity sums and SLO checks (``used <= capacity + TOLERANCE``,
 #: ``latency <= slo + TOLERANCE``), so float sums of requests do not flip feasibility; relative
@@ -395,19 +397,34 @@ def rank(problem: GoalProblem, summary: Summary, moves: int = 0) -> Rank:
 def stages(problem: GoalProblem) -> list[str]:
     """The goals of :func:`rank`, most important first, for solvers that optimize them in turn
     (lexicographically): violations with soft SLOs (hard ones are constraints), the objective,
-    the mean degradation when it is not the objective already. Counted moves come last once a
-    problem has a ``current`` placement (the next issue adds them)."""
+    the mean degradation when it is not the objective already, counted moves last once the
+    problem has a ``current`` placement. With a move penalty the objective stage includes it,
+    so the mean degradation is a stage of its own even when it is the objective
+    (:data:`PLAIN_TIE_BREAK`: the same figure without the penalty)."""
     out: list[str] = []
     if problem.slo_mode == "soft":
         out.append(VIOLATIONS)
     out.append(problem.objective)
+    has_current = has_moves(problem)
     if problem.objective != TIE_BREAK:
         out.append(TIE_BREAK)
+    elif has_current and problem.move_penalty:
+        out.append(PLAIN_TIE_BREAK)
+    if has_current:
+        out.append(MOVES)
     return out
+
+
+def has_moves(problem: GoalProblem) -> bool:
+    """The problem has replicas in a ``current`` placement (moves can be counted)."""
+    current = getattr(problem, "current", None)
+    return current is not None and bool((np.asarray(current) >= 0).any())
 
 
 def stage_is_integer(stage: str) -> bool:
     """Violations and counted moves are counts; an objective as :attr:`Goal.integer` says."""
+    if stage == PLAIN_TIE_BREAK:
+        return False
     return stage in (VIOLATIONS, MOVES) or goal(stage).integer
 
 

@@ -140,15 +140,20 @@ def add_max_objective(model: cp_model.CpModel, master: Master, x: list) -> float
     bound enforced by an indicator); the scale."""
     worst = master.worst
     assert worst is not None
-    scale = integer_scale(worst, np.ones_like(worst))
+    # one scale for the max and the columns' own costs (a move penalty), both rounded down
+    scale = integer_scale(
+        np.concatenate([worst, master.cost]),
+        np.concatenate([np.ones_like(worst), master.upper.astype(float)]),
+    )
     scaled = np.floor(worst * scale).astype(np.int64)
+    costs = np.floor(master.cost * scale).astype(np.int64)
     z = model.new_int_var(0, int(scaled.max(initial=0)), "max_degradation")
     for c in range(len(x)):
         if scaled[c] > 0 and master.upper[c] > 0:
             used = model.new_bool_var(f"u{c}")
             model.add(x[c] <= int(master.upper[c]) * used)
             model.add(z >= int(scaled[c])).only_enforce_if(used)
-    model.minimize(z)
+    model.minimize(z + sum(int(costs[c]) * x[c] for c in range(len(x)) if costs[c] != 0))
     return scale
 
 

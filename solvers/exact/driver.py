@@ -24,6 +24,8 @@ from solvers.exact.columns import (
     machine_contents,
 )
 from solvers.exact.goals import stage_value
+from solvers.exact.grouped_driver import solve_grouped
+from solvers.exact.groups import has_cluster_constraints
 from solvers.exact.master import build_master
 from solvers.exact.price_and_branch import column_generation_stage
 from solvers.metrics import evaluate_assignment, violations
@@ -256,6 +258,9 @@ def solve_exact(
     def done(status: Status, assignment: np.ndarray | None, **kw) -> Result:
         return Result(status, assignment, seconds=time.perf_counter() - start, info=info, **kw)
 
+    if has_cluster_constraints(problem):  # machines told apart, moves counted: groups
+        return solve_grouped(problem, backend, solver=solver, time_limit=time_limit, seed=seed,
+                             threads=threads, options=options)
     reasons = diagnose(problem)
     if reasons:
         info["diagnosis"] = reasons

@@ -238,7 +238,8 @@ class Master:
             integer = np.concatenate([integer, np.ones(k, dtype=bool), [False]])
             col_lower = np.concatenate([col_lower, np.zeros(k), [0.0]])
             col_upper = np.concatenate([col_upper, np.ones(k), [INF]])
-            cost = np.concatenate([np.zeros(C), np.zeros(k), [1.0]])
+            # the max through z, plus the columns' own costs (a move penalty)
+            cost = np.concatenate([self.cost.astype(float), np.zeros(k), [1.0]])
         return LinearForm(
             C, cost, col_lower, col_upper, integer, col_names, np.asarray(row_lower, dtype=float),
             np.asarray(row_upper, dtype=float), row_names, starts, index, value, used,

@@ -42,7 +42,14 @@ import numpy as np
 
 from solvers.diagnosis import diagnose, hosting_machines, no_solution_message
 from solvers.metrics import evaluate_assignment
-from solvers.objectives import EMPTY_FIGURES, MachineFigures, goal, machine_figures, mean_weights
+from solvers.objectives import (
+    EMPTY_FIGURES,
+    MachineFigures,
+    counted_moves,
+    goal,
+    machine_figures,
+    mean_weights,
+)
 from solvers.problem import Problem
 from solvers.result import Result, Status
 
@@ -325,6 +332,7 @@ def place(
     shortlist: int = DEFAULT_SHORTLIST,
     deadline: float | None = None,
     keep_going: bool = False,
+    keep_current: bool = True,
 ) -> Placement:
     """Run one placement cycle; stops at the first replica that no machine can take.
 
@@ -337,6 +345,8 @@ def place(
     replicas = range(problem.n_replicas) if order is None else [int(r) for r in order]
     shortlist = max(1, int(shortlist))
     skipped: list[int] = []
+    if keep_current and problem.current is not None:
+        replicas = _keep_current(state, score, replicas, hard_slo)
 
     def stuck(r: int) -> Placement | None:
         skipped.append(r)
@@ -370,6 +380,38 @@ def place(
         score.placed(state, model, choice)
     first = skipped[0] if skipped else None
     return Placement(state.assignment, state, unplaced=first, skipped=tuple(skipped))
+
+
+def _keep_current(
+    state: MachineState, score: Score, replicas: Sequence[int] | range, hard_slo: bool
+) -> list[int]:
+    """Seat every replica of ``current`` on the machine it runs on, in ``replicas`` order, when
+    the filter still lets it stay there (not ``down``; capacity, limit, conflicts, spread and,
+    with ``hard_slo``, every SLO on that machine). Returns the replicas left to place: new
+    ones and those that must move, in their order. The score hears of every seat
+    (``placed``), so its own state matches."""
+    problem = state.problem
+    current = problem.current
+    assert current is not None
+    rest: list[int] = []
+    for r in replicas:
+        home = int(current[r])
+        if home < 0 or state.tables.down[home]:
+            rest.append(r)
+            continue
+        model = int(problem.replica_model[r])
+        if not state.feasible(model, hard_slo, replica=r)[home]:
+            rest.append(r)
+            continue
+        figures = None
+        if state.track_figures:
+            figures = state.figures_with(home, add=(model,))
+            if hard_slo and figures.slo_violations > 0:
+                rest.append(r)
+                continue
+        state.add(r, home, figures)
+        score.placed(state, model, home)
+    return rest
 
 
 def most_constrained_order(problem: Problem) -> np.ndarray:
@@ -430,6 +472,10 @@ def _decide_exactly(
 def heuristic_result(problem: Problem, placement: Placement, solver: str, started: float) -> Result:
     """The :class:`Result` of a heuristic: FEASIBLE with the evaluator's objective when every
     replica is placed, else UNKNOWN with a diagnosis a user can act on."""
+    if placement.complete and over_move_budget(problem, placement.assignment):
+        return unsolved_result(
+            problem, None, solver, started, note=move_budget_note(problem, placement.assignment)
+        )
     if placement.complete:
         assignment = placement.assignment.copy()
         objective = goal(problem).value(evaluate_assignment(problem, assignment))
@@ -441,6 +487,24 @@ def heuristic_result(problem: Problem, placement: Placement, solver: str, starte
             info={"solver": solver},
         )
     return unsolved_result(problem, placement, solver, started)
+
+
+def over_move_budget(problem: Problem, assignment: np.ndarray) -> bool:
+    """The assignment counts more moves than ``limits.max_moves`` allows."""
+    if problem.max_moves is None:
+        return False
+    return counted_moves(problem.current, assignment, problem.filter_tables.down) > (
+        problem.max_moves
+    )
+
+
+def move_budget_note(problem: Problem, assignment: np.ndarray) -> str:
+    """Why a heuristic's complete placement was not returned: its moves exceed the budget."""
+    moves = counted_moves(problem.current, assignment, problem.filter_tables.down)
+    return (
+        f"the placement found needs {moves} counted moves, more than limits.max_moves "
+        f"({problem.max_moves})"
+    )
 
 
 def unsolved_result(

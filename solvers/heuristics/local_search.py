@@ -39,6 +39,8 @@ from solvers.heuristics.engine import (
     PairwiseLoad,
     Placement,
     most_constrained_order,
+    move_budget_note,
+    over_move_budget,
     place,
     unsolved_result,
 )
@@ -50,6 +52,7 @@ from solvers.objectives import (
     Rank,
     Totals,
     better,
+    counted_moves,
     degradation_value,
     goal,
     mean_weights,
@@ -87,6 +90,10 @@ class Search:
         self.load = PairwiseLoad(problem, self.own_value)
         for r, n in enumerate(self.state.assignment.tolist()):
             self.load.add(n, int(problem.replica_model[r]))
+        self.current = problem.current
+        self.max_moves = problem.max_moves
+        #: counted moves of the incumbent from ``current`` (SPEC section 9)
+        self.counted = counted_moves(self.current, self.state.assignment, down_machines(problem))
         self.moves = 0
         self.swaps = 0
         self.evaluations = 0
@@ -115,8 +122,11 @@ class Search:
                 return value
         return 0.0
 
-    def key_with(self, changes: Sequence[tuple[int, MachineFigures]]) -> Rank:
-        """The rank of the incumbent with the figures of the given machines replaced."""
+    def key_with(
+        self, changes: Sequence[tuple[int, MachineFigures]], moves_change: int = 0
+    ) -> Rank:
+        """The rank of the incumbent with the figures of the given machines replaced and its
+        counted moves changed by ``moves_change``."""
         s, p = self.state, self.problem
         violations = self.violations
         wdeg = self.weighted_degradation
@@ -135,7 +145,24 @@ class Search:
             worst = max(worst, after.max_degradation)
         worst = max(worst, self._max_excluding(changes))
         totals = Totals(violations, wdeg / self.weight_sum, wlat, worst, used, cost)
-        return rank(p, totals)
+        return rank(p, totals, self.counted + moves_change)
+
+    # ------------------------------------------------------------------ moves of current
+    def moves_change(self, replica: int, target: int) -> int:
+        """How the counted moves change when ``replica`` goes to ``target``: +1 leaving the
+        machine it runs on now, -1 going back there, 0 for new replicas and those of a ``down``
+        machine (forced)."""
+        if self.current is None:
+            return 0
+        home = int(self.current[replica])
+        if home < 0 or self.state.tables.down[home]:
+            return 0
+        return int(target != home) - int(int(self.state.assignment[replica]) != home)
+
+    def within_budget(self, change: int) -> bool:
+        """A step changing the counted moves by ``change`` keeps them within ``max_moves``
+        (a step that lowers them is always allowed)."""
+        return self.max_moves is None or change <= 0 or self.counted + change <= self.max_moves
 
     # ------------------------------------------------------------------ clock
     def out_of_time(self) -> bool:
@@ -165,21 +192,25 @@ class Search:
         if targets.size == 0:
             return False
         source_after = s.figures_with(source, remove=(model,))
-        best: tuple[int, MachineFigures] | None = None
+        best: tuple[int, MachineFigures, int] | None = None
         best_key = self.key
         for seen, n in enumerate(self._move_order(model, targets).tolist(), start=1):
             if self.out_of_time():
                 break
+            change = self.moves_change(replica, n)
+            if not self.within_budget(change):
+                continue
             after = s.figures_with(n, add=(model,))
-            key = self.key_with(((source, source_after), (n, after)))
+            key = self.key_with(((source, source_after), (n, after)), change)
             self.evaluations += 1
             if better(key, best_key):
-                best, best_key = (n, after), key
+                best, best_key = (n, after, change), key
             if best is not None and seen >= self.shortlist:
                 break
         if best is None:
             return False
-        target, target_after = best
+        target, target_after, change = best
+        self.counted += change
         s.set_machine(source, source_after.models, source_after)
         s.set_machine(target, target_after.models, target_after)
         s.assignment[replica] = target
@@ -224,11 +255,15 @@ class Search:
         s, p = self.state, self.problem
         a, b = int(s.assignment[r1]), int(s.assignment[r2])
         m1, m2 = int(p.replica_model[r1]), int(p.replica_model[r2])
+        change = self.moves_change(r1, b) + self.moves_change(r2, a)
+        if not self.within_budget(change):
+            return False
         a_after = s.figures_with(a, add=(m2,), remove=(m1,))
         b_after = s.figures_with(b, add=(m1,), remove=(m2,))
         self.evaluations += 1
-        if not better(self.key_with(((a, a_after), (b, b_after))), self.key):
+        if not better(self.key_with(((a, a_after), (b, b_after)), change), self.key):
             return False
+        self.counted += change
         s.set_machine(a, a_after.models, a_after)
         s.set_machine(b, b_after.models, b_after)
         s.assignment[r1], s.assignment[r2] = b, a
@@ -264,6 +299,11 @@ class Search:
                 continue
             self.local_optimum = not self.interrupted
             return
+
+
+def down_machines(problem: Problem) -> np.ndarray:
+    """[N] bool: machines that are down (moves off them are forced, not counted)."""
+    return problem.filter_tables.down
 
 
 def _fallback_start(
@@ -369,9 +409,13 @@ def local_search(
     search.run()
     final = search.state.assignment.copy()
     metrics = evaluate_assignment(problem, final)
+    down = down_machines(problem)
     if greedy_assignment is not None:
         reference = evaluate_assignment(problem, greedy_assignment)
-        if better(sort_key(problem, reference), sort_key(problem, metrics)):
+        if better(
+            sort_key(problem, reference, counted_moves(problem.current, greedy_assignment, down)),
+            sort_key(problem, metrics, counted_moves(problem.current, final, down)),
+        ):
             final, metrics = greedy_assignment, reference
     info = {
         "solver": "local-search",
@@ -390,6 +434,12 @@ def local_search(
             "local-search",
             started,
             note=f"local search built an invalid placement (a bug, please report): {broken[0]}",
+        )
+        result.info.update({k: v for k, v in info.items() if k != "solver"})
+        return result
+    if over_move_budget(problem, final):
+        result = unsolved_result(
+            problem, None, "local-search", started, note=move_budget_note(problem, final)
         )
         result.info.update({k: v for k, v in info.items() if k != "solver"})
         return result
