@@ -4,6 +4,8 @@ print, write.
 ```
 placement diff INSTANCE SOLUTION_A SOLUTION_B [--format table|json]
 placement generate-trace [--events N] [--seed N] -o TRACE [--truth TRUTH] (plus generate's options)
+placement simulate TRACE --policies online-greedy,replan,resolve [--max-moves K] [--truth TRUTH]
+    [--solver S] [--time-limit S] [--seed N] -o DIR
 ```
 """
 
@@ -126,6 +128,71 @@ def generate_trace_command(
               f"({summary})" + (f"; truth in {truth}" if truth else ""), highlight=False)
 
 
+def simulate_command(
+    trace: Annotated[Path, typer.Argument(help="trace JSON file (generate-trace)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="folder for events.csv, "
+                                         "report.md and the plots")],
+    policies: Annotated[str, typer.Option(help="comma-separated: online-greedy, replan, "
+                                          "resolve")] = "online-greedy,replan,resolve",
+    max_moves: Annotated[int | None, typer.Option(
+        "--max-moves", min=0, max=1_000_000, help="replan's counted moves per event")] = None,
+    truth: Annotated[Path | None, typer.Option(help="ground truth (generate-trace --truth) for "
+                                               "true figures")] = None,
+    solver: Annotated[str, typer.Option(help="replan's and resolve's solver")] = "local-search",
+    time_limit: Annotated[float, typer.Option(help="seconds per event and policy (10)")] = 10.0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED)] = 0,
+) -> None:
+    """Replay a trace: after every event each policy places the cluster; per-event figures
+    (predicted and true mean degradation, SLO violations, counted and forced moves, solve
+    seconds) in events.csv, a report with plots over time in report.md."""
+    from placement.api import check_time_limit
+    from placement.cli.app import load_truth
+    from placement.cluster.events import load_trace
+    from placement.cluster.policies import POLICIES, make_policy
+    from placement.cluster.simulate import plot_over_time, report_markdown, rows_csv, simulate
+    from placement.formats.files import (
+        check_output_folder,
+        check_outputs,
+        write_bytes_atomic,
+        write_text_atomic,
+    )
+    from solvers import registry
+
+    names = [n.strip() for n in policies.split(",") if n.strip()]
+    unknown = [n for n in names if n not in POLICIES]
+    if not names or unknown or len(set(names)) != len(names):
+        raise InputError("--policies", [("$", f"expected distinct names among "
+                                              f"{', '.join(POLICIES)}, got {policies!r}")])
+    if "replan" in names and max_moves is None:
+        raise InputError("--max-moves", [("$", "replan needs a move budget: --max-moves K")])
+    if solver not in registry.names():
+        raise InputError("--solver", [("$", f"unknown solver {solver!r}; expected one of "
+                                            f"{', '.join(registry.names())}")])
+    seconds = check_time_limit(time_limit, "--time-limit")
+    folder = check_output_folder(output)
+    files = ("events.csv", "report.md", "degradation.png", "moves.png")
+    check_outputs([("-o", folder / f) for f in files], inputs=[trace, truth])
+    loaded = load_trace(trace)
+    hidden = load_truth(truth, loaded.instance)
+    chosen = {n: make_policy(n, solver=solver, max_moves=max_moves, time_limit=seconds,
+                             seed=seed) for n in names}
+
+    def progress(name: str, done: int, total: int) -> None:
+        if done == total or done % 10 == 0:
+            err.print(f"{name}: {done}/{total} events", highlight=False)
+
+    rows = simulate(loaded, chosen, truth=hidden, progress=progress)
+    plots = plot_over_time(rows)
+    for name, data in plots.items():
+        write_bytes_atomic(folder / name, data)
+    write_text_atomic(folder / "events.csv", rows_csv(rows))
+    title = f"simulate {trace.name}: {', '.join(names)}"
+    if max_moves is not None:
+        title += f" (replan: {solver}, --max-moves {max_moves})"
+    write_text_atomic(folder / "report.md", report_markdown(title, rows, list(plots)))
+    err.print(f"wrote {folder}/events.csv, report.md and {len(plots)} plots", highlight=False)
+
+
 def _check_names(instance, assignment: dict[str, str], source: str,
                  departures_allowed: bool) -> None:
     """Machines must be the instance's; so must replicas, except departures in A."""
@@ -152,6 +219,7 @@ def _fmt(value: float | None, signed: bool = False) -> str:
 
 
 def mount(root: typer.Typer) -> None:
-    """Join the ``placement`` command: ``diff`` and ``generate-trace``."""
+    """Join the ``placement`` command: ``diff``, ``generate-trace`` and ``simulate``."""
     root.command("diff")(diff_command)
     root.command("generate-trace")(generate_trace_command)
+    root.command("simulate")(simulate_command)

@@ -1,0 +1,91 @@
+"""Re-placement policies for ``simulate`` (SPEC section 9): plain functions of the cluster
+state after an event, apart from the simulator that scores them (Gavel's style).
+
+A policy is ``policy(state, event) -> Solution``: it places the cluster of ``state`` (whose
+``current`` is where replicas run now) and returns the solution (moves counted by the one
+definition, :mod:`placement.cluster.moves`). It never reads a ground truth.
+
+* ``online-greedy`` (the seed paper's online scheduler): the interference-aware greedy with
+  every replica of ``current`` kept where it runs; only new replicas, those of a down machine
+  and those that no longer fit there are placed.
+* ``replan``: a solver of the user's choice under ``limits.max_moves = K``.
+* ``resolve``: the same solver from the current placement, moves unlimited.
+
+``replan`` and ``resolve`` fall back to ``online-greedy``'s placement when their solver finds
+none (a budget too small for what the event forces, a time limit too short), and say so in
+``info.fallback``: the cluster always keeps running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from placement.api import solve
+from placement.cluster.events import ClusterState
+from placement.formats.instance import Instance
+from placement.formats.solution import Solution
+from placement.formats.trace import Event
+
+Policy = Callable[[ClusterState, Event | None], Solution]
+POLICIES = ("online-greedy", "replan", "resolve")
+
+
+def _with_budget(instance: Instance, max_moves: int | None) -> Instance:
+    data = instance.dump()
+    limits = data.setdefault("limits", {})
+    limits.pop("max_moves", None)
+    if max_moves is not None:
+        limits["max_moves"] = int(max_moves)
+    return Instance.model_validate(data)
+
+
+def online_greedy(*, time_limit: float = 10.0, seed: int = 0) -> Policy:
+    """The seed paper's online scheduler (module docstring)."""
+
+    def policy(state: ClusterState, event: Event | None) -> Solution:
+        return solve(_with_budget(state.instance, None), "greedy", time_limit=time_limit,
+                     seed=seed)
+
+    return policy
+
+
+def _solver_policy(solver: str, max_moves: int | None, time_limit: float, seed: int) -> Policy:
+    fallback = online_greedy(time_limit=time_limit, seed=seed)
+
+    def policy(state: ClusterState, event: Event | None) -> Solution:
+        solution = solve(_with_budget(state.instance, max_moves), solver,
+                         time_limit=time_limit, seed=seed)
+        if solution.status in ("optimal", "feasible"):
+            return solution
+        backup = fallback(state, event)
+        backup.solve_seconds = round(backup.solve_seconds + solution.solve_seconds, 6)
+        backup.info["fallback"] = (f"{solver} found no placement ({solution.status}); "
+                                   "online-greedy's is used")
+        return backup
+
+    return policy
+
+
+def replan(solver: str, max_moves: int, *, time_limit: float = 10.0, seed: int = 0) -> Policy:
+    """``solver`` under at most ``max_moves`` counted moves per event."""
+    return _solver_policy(solver, max_moves, time_limit, seed)
+
+
+def resolve(solver: str, *, time_limit: float = 10.0, seed: int = 0) -> Policy:
+    """``solver`` from the current placement, moves unlimited."""
+    return _solver_policy(solver, None, time_limit, seed)
+
+
+def make_policy(
+    name: str, *, solver: str, max_moves: int | None, time_limit: float, seed: int
+) -> Policy:
+    """The policy a ``--policies`` name stands for."""
+    if name == "online-greedy":
+        return online_greedy(time_limit=time_limit, seed=seed)
+    if name == "replan":
+        if max_moves is None:
+            raise ValueError("replan needs a move budget (--max-moves K)")
+        return replan(solver, max_moves, time_limit=time_limit, seed=seed)
+    if name == "resolve":
+        return resolve(solver, time_limit=time_limit, seed=seed)
+    raise ValueError(f"unknown policy {name!r}; expected one of {', '.join(POLICIES)}")
