@@ -19,6 +19,7 @@ The results of the two executors are compared with benchmarks/diff_results.py.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -222,6 +223,9 @@ def main() -> None:
 
     from placement.formats.files import write_text_atomic
 
+    # bytecode compiled before the first run, so that run does not pay for every executor after
+    for package in ("placement", "solvers"):
+        compileall.compile_dir(ROOT / package, quiet=1)
     runs: dict[str, list[dict[str, float]]] = {e: [] for e in EXECUTORS}
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-executors-") as scratch:
