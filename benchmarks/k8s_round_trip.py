@@ -114,7 +114,7 @@ def _json(obj: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--solver", default="greedy")
-    parser.add_argument("--resolvers", default="greedy,local-search,cpsat",
+    parser.add_argument("--resolvers", default="greedy,local-search,cpsat,milp,exhaustive",
                         help="solvers for the max_moves 0 re-solve")
     parser.add_argument("--time-limit", type=float, default=5.0)
     parser.add_argument("-o", "--output", type=Path,

@@ -371,3 +371,25 @@ def test_kubectl_reads_every_deployment_of_the_stream(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["deployment.apps/resnet50-0", "deployment.apps/bert-base-0",
                                    "deployment.apps/yolo-v5-0"]
+
+
+@pytest.mark.parametrize("solver", ["local-search", "cpsat"])
+def test_solved_exported_and_reimported_cluster_needs_no_move(solver):
+    """The issue's round trip: import, solve, export, run, re-import, re-solve with
+    max_moves 0: nothing moves."""
+    from placement import solve
+
+    nodes, pods = demo_cluster()
+    inst = import_cluster(Instance.load(DEMO), nodes, pods).instance
+    first = solve(inst, solver, time_limit=5)
+    assert first.status in ("optimal", "feasible"), first.diagnosis
+    down = {r.id for r in inst.machine_records() if r.state == "down"}
+    assert not set(first.assignment.values()) & down
+    running = pods_from_deployments(export_manifests(inst, first.assignment).objects, nodes)
+    again = import_cluster(Instance.load(DEMO), nodes, running).instance
+    assert again.current == first.assignment
+    data = again.dump()
+    data.setdefault("limits", {})["max_moves"] = 0
+    second = solve(Instance.model_validate(data), solver, time_limit=5)
+    assert second.status in ("optimal", "feasible"), second.diagnosis
+    assert second.moves == [] and second.summary.moves == 0
