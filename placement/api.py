@@ -34,8 +34,6 @@ SEED_LIMIT = 2**63
 MAX_THREADS = 1024
 #: The arguments every solver takes; anything else is a solver option.
 _COMMON = {"problem", "time_limit", "seed", "threads"}
-#: Options a solver reads from its ``**options`` without naming them in its signature.
-_UNDECLARED_OPTIONS = {"cpsat": {"log", "cp_params"}, "milp": {"log"}}
 
 
 def default_threads() -> int:
@@ -84,7 +82,6 @@ def solver_options(name: str) -> set[str]:
         if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
     }
     names = names - _COMMON - set(bound)
-    names |= _UNDECLARED_OPTIONS.get(name, set())
     for choice in bound.get("choices", {}):
         if choice in registry.names() and choice != name:
             names |= solver_options(choice)
@@ -126,6 +123,23 @@ def as_predictor(predictor: Any, instance: Instance) -> tuple[SetPredictor | Non
     return predictor, 0.0
 
 
+def at_quantile(predictor: SetPredictor | None, quantile: Any) -> SetPredictor:
+    """The predictor answering its robust ``quantile``; a clear error for a quantile outside
+    (0, 1), without a predictor, or for a predictor without quantiles."""
+    if isinstance(quantile, bool) or not isinstance(quantile, int | float) or not (
+        0.0 < float(quantile) < 1.0
+    ):
+        raise UsageError(f"quantile must be a number strictly between 0 and 1, got {quantile!r}")
+    if predictor is None:
+        raise UsageError(
+            "a quantile needs a predictor (--predictor PATH, or predictor= in solve())"
+        )
+    with_quantile = getattr(predictor, "with_quantile", None)
+    if not callable(with_quantile):
+        raise UsageError(f"this predictor ({type(predictor).__name__}) has no quantiles")
+    return with_quantile(float(quantile))
+
+
 def solve(
     instance: Instance | str | os.PathLike,
     solver: str = "auto",
@@ -134,6 +148,7 @@ def solve(
     seed: int = 0,
     threads: int | None = None,
     predictor: SetPredictor | str | os.PathLike | None = None,
+    quantile: float | None = None,
     **options: Any,
 ) -> Solution:
     """Place every replica of ``instance`` (an Instance or a path) with ``solver`` and evaluate
@@ -149,7 +164,9 @@ def solve(
     solver's answer. ``seed`` (an integer in [0, 2**63)) makes randomized solvers
     repeatable. ``predictor`` (an object or a predictor file) plugs a learned slowdown
     predictor into the slowdown function; loading a file is timed apart, in
-    ``info["predictor_load_seconds"]``. Extra keyword ``options`` go to the solver
+    ``info["predictor_load_seconds"]``. ``quantile`` (in (0, 1), with a predictor) makes the
+    solver optimize and check SLOs against the predictor's robust upper quantile instead of
+    its median (docs/predictor.md, "Robust placement"). Extra keyword ``options`` go to the solver
     (``backend="cbc"`` for ``milp``); an option the solver does not have is an error.
     """
     if not isinstance(solver, str):
@@ -164,6 +181,8 @@ def solve(
     check_options(solver, options)
     instance = as_instance(instance)
     predictor, load_seconds = as_predictor(predictor, instance)
+    if quantile is not None:
+        predictor = at_quantile(predictor, quantile)
 
     started = time.perf_counter()
     problem = compile_problem(instance, predictor=predictor)
@@ -184,6 +203,8 @@ def solve(
     extra = {k: v for k, v in result.info.items() if k not in ("diagnosis", "solver")}
     if predictor is not None:
         extra["predictor_load_seconds"] = round(load_seconds, 6)
+        if quantile is not None:
+            extra["quantile"] = float(quantile)
         extra["solver_seconds"] = round(result.seconds, 6)
     if result.assignment is None or not result.status.solved:
         status = result.status if not result.status.solved else Status.UNKNOWN
