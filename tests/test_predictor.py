@@ -368,3 +368,29 @@ def test_batched_slowdowns_equal_one_at_a_time(world, kind):
     many = [batched.slowdown(i, co, t) for i, co, t in queries]
     assert many == one
     assert batched.slowdown(1, {2, 3}, 0) == 2.2 and batched.slowdown(1, {2}, 0) == 1.7
+
+
+def test_cli_solve_quantile_is_checked_and_used(files):
+    from placement.cli.app import app
+
+    d = files
+
+    def place(*args):
+        return CliRunner().invoke(app, [str(a) for a in args])
+
+    res = run("predictor", "fit", d / "m.csv", "--catalog", d / "cat.json", "-o",
+              d / "q.skops", "--kind", "gbt", "--seed", "0")
+    assert res.exit_code == 0, res.output
+    for bad in ("0", "1", "1.5", "-0.2", "nan"):
+        res = place("solve", d / "cat.json", "--solver", "greedy", "--predictor",
+                    d / "q.skops", "--quantile", bad, "-o", d / "bad-q.json")
+        assert res.exit_code == 2, (bad, res.output)
+        assert "strictly between 0 and 1" in res.output and "Traceback" not in res.output
+        assert not (d / "bad-q.json").exists()
+    res = place("solve", d / "cat.json", "--solver", "greedy", "--quantile", "0.9",
+                "-o", d / "bad-q.json")
+    assert res.exit_code == 2 and "needs --predictor" in res.output
+    res = place("solve", d / "cat.json", "--solver", "greedy", "--predictor", d / "q.skops",
+                "--quantile", "0.95", "-o", d / "robust.json")
+    assert res.exit_code in (0, 1), res.output
+    assert json.loads((d / "robust.json").read_text())["info"]["quantile"] == 0.95

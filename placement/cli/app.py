@@ -147,6 +147,9 @@ def solve(
     backend: Annotated[Backend | None, typer.Option(help="milp backend (default: highs)")]
     = None,
     predictor: PredictorFile = None,
+    quantile: Annotated[float | None, typer.Option(
+        help="with --predictor: optimize and check SLOs against this upper quantile of the "
+             "predictor, in (0, 1), e.g. 0.9 (robust placement; default: the median)")] = None,
     output: Annotated[str | None, typer.Option("-o", "--output",
                                                 help="solution JSON to write; - for stdout")]
     = None,
@@ -166,6 +169,10 @@ def solve(
         registry.get(solver)
     except KeyError as exc:
         raise fail(str(exc.args[0])) from None
+    if quantile is not None and not 0.0 < quantile < 1.0:
+        raise fail(f"--quantile must be strictly between 0 and 1, got {quantile:g}")
+    if quantile is not None and predictor is None:
+        raise fail("--quantile needs --predictor PATH")
     target = None
     if output is not None:
         target = check_output(output, inputs=[instance, predictor, current])
@@ -183,6 +190,7 @@ def solve(
         seed=seed,
         threads=threads,
         predictor=predictor,
+        quantile=quantile,
         **options,
     )
     to_stdout = output_format is OutputFormat.json or target == STDOUT

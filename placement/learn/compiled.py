@@ -13,7 +13,8 @@ exposes no public tree structure. The public node arrays (``tree_.children_left`
 booster; its ``TreePredictor`` nodes are private (scikit-learn issue #29731). Moving to an
 estimator with public trees would change every prediction, so the private reads stay, in
 :func:`_booster_nodes` only, and are checked: the first batch a compiled booster answers is
-compared with sklearn's own ``predict``; a booster whose layout this code does not understand
+compared with sklearn's own ``predict`` (they must agree exactly: the compiled form adds the
+leaves in sklearn's order); a booster whose layout this code does not understand
 (or a future sklearn that changes it) is answered by sklearn from then on.
 """
 
@@ -30,9 +31,6 @@ from sklearn.pipeline import Pipeline
 SMALL_BATCH = 512
 """Batches up to this many rows use the compiled forms instead of sklearn's ``predict``."""
 
-# Agreement asked of a compiled booster against sklearn's predict on its first batch: the two
-# sum the same leaf values in a different order, so they may differ in the last bits only.
-_AGREEMENT = 1e-9
 
 _COMPILED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
@@ -55,14 +53,17 @@ class CompiledBooster:
     baseline: float
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Raw predictions (identity link), vectorized over rows and trees at once."""
+        """Raw predictions (identity link), vectorized over rows and trees at once. The leaf
+        values are added in sklearn's order (the baseline, then tree after tree: a running
+        sum), so the result equals sklearn's ``predict`` bit for bit, whatever the batch."""
         node = np.broadcast_to(self.roots, (len(X), len(self.roots))).copy()
         rows = np.arange(len(X))[:, None]
         for _ in range(self.depth):
             x = X[rows, self.feature[node]]
             go_left = np.where(np.isnan(x), self.missing_go_left[node], x <= self.threshold[node])
             node = np.where(go_left, self.left[node], self.right[node])
-        return self.baseline + self.value[node].sum(axis=1)
+        terms = np.concatenate([np.full((len(X), 1), self.baseline), self.value[node]], axis=1)
+        return np.cumsum(terms, axis=1)[:, -1]
 
 
 def _booster_nodes(model: HistGradientBoostingRegressor) -> CompiledBooster:
@@ -110,7 +111,7 @@ def predict_booster(model: HistGradientBoostingRegressor, X: np.ndarray) -> np.n
         reference = model.predict(X)
         try:
             compiled = _booster_nodes(model)
-            agrees = np.allclose(compiled.predict(X), reference, rtol=_AGREEMENT, atol=_AGREEMENT)
+            agrees = np.array_equal(compiled.predict(X), reference)
         except ValueError:
             agrees = False
         _COMPILED[model] = compiled if agrees else False

@@ -209,11 +209,11 @@ class GBTSlowdown(RegressorMixin, BaseEstimator):
         )
 
     def _trend(self, X: np.ndarray) -> np.ndarray:
+        # always the row-wise compiled sum, never sklearn's matrix product: a row's trend must
+        # not depend on how many rows were asked with it (one question == a batch, exactly)
         if self.base_ is None:
             return np.zeros(len(X))
-        if len(X) <= SMALL_BATCH:
-            return predict_linear(self.base_, X)
-        return self.base_.predict(X)
+        return predict_linear(self.base_, X)
 
     def fit(self, X: Any, y: Any) -> GBTSlowdown:
         return self.fit_log(X, _log_target(y))

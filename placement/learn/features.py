@@ -121,6 +121,9 @@ class FeatureBuilder:
     resources: list[str]
     type_vocab: list[str]
     catalog: dict[str, Any] = field(repr=False)
+    _tables: dict[str, _TypeTable] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -190,76 +193,168 @@ class FeatureBuilder:
         return names
 
     # ------------------------------------------------------------------ vectors
-    def _model(self, name: str) -> dict[str, Any]:
-        try:
-            return self.catalog["models"][name]
-        except KeyError:
-            raise KeyError(f"model {name!r} is not in the predictor's catalog") from None
-
-    def _type(self, name: str) -> dict[str, Any]:
-        try:
-            return self.catalog["machine_types"][name]
-        except KeyError:
-            raise KeyError(f"machine type {name!r} is not in the predictor's catalog") from None
-
-    def _model_vectors(self, name: str, machine_type: str) -> tuple[np.ndarray, ...]:
-        m = self._model(name)
-        feats = m["features"]
-        values = np.array([float(feats.get(k, 0.0)) for k in self.model_keys])
-        missing = np.array([0.0 if k in feats else 1.0 for k in self.model_keys])
-        requests = np.array([float(m["requests"].get(r, 0.0)) for r in self.resources])
-        solo = m["latency_ms"].get(machine_type)
-        log_solo = math.log(solo) if solo else 0.0
-        return values, missing, requests, np.array([log_solo, 0.0 if solo else 1.0])
+    def _type_table(self, machine_type: str) -> _TypeTable:
+        """The per-model arrays of one machine type, built once per builder (a builder's
+        catalog never changes: :meth:`with_catalog` makes a new builder)."""
+        table = self._tables.get(machine_type)
+        if table is None:
+            try:
+                mt = self.catalog["machine_types"][machine_type]
+            except KeyError:
+                raise KeyError(
+                    f"machine type {machine_type!r} is not in the predictor's catalog"
+                ) from None
+            table = _TypeTable.build(self, machine_type, mt)
+            self._tables[machine_type] = table
+        return table
 
     def row(self, target: str, co_runners: frozenset[str], machine_type: str) -> np.ndarray:
-        """The feature vector of one query; its entries follow :meth:`feature_names`."""
-        mt = self._type(machine_type)
-        capacity = np.array([float(mt["capacity"].get(r, 0.0)) for r in self.resources])
-        t_val, t_miss, t_req, t_solo = self._model_vectors(target, machine_type)
-        co = [self._model_vectors(c, machine_type) for c in sorted(co_runners)]
-        k, nk = len(co), len(self.model_keys)
-        if co:
-            c_val = np.array([c[0] for c in co]).reshape(k, nk)
-            c_miss = np.array([c[1] for c in co]).reshape(k, nk)
-            c_press = _ratio(np.array([c[2] for c in co]).reshape(k, len(self.resources)), capacity)
-            c_solo = np.array([c[3] for c in co])
-            co_sum, co_max, co_missing = c_val.sum(0), c_val.max(0), c_miss.sum(0)
-            p_sum, p_max = c_press.sum(0), c_press.max(0)
-            solo_known = c_solo[c_solo[:, 1] == 0.0, 0]
-            solo_agg = [solo_known.sum(), solo_known.max() if solo_known.size else 0.0,
-                        float(k - solo_known.size)]
-        else:
-            co_sum = co_max = co_missing = np.zeros(nk)
-            p_sum = p_max = np.zeros(len(self.resources))
-            solo_agg = [0.0, 0.0, 0.0]
-        t_press = _ratio(t_req, capacity)
-        parts: list[Any] = [[1.0 + k, float(k)]]
-        per_key = np.stack([t_val, t_miss, co_sum, co_max, co_missing, t_val * co_sum], axis=1)
-        parts.append(per_key.ravel())
-        parts.append(np.stack([t_press, p_sum, p_max, t_press + p_sum], axis=1).ravel())
-        if self.shared_keys:
-            idx = [self.model_keys.index(s) for s in self.shared_keys]
-            supply = np.array([float(mt["features"].get(s, 0.0)) for s in self.shared_keys])
-            tr = _ratio(t_val[idx], supply)
-            cr = _ratio(co_sum[idx], supply)
-            parts.append(np.stack([tr, cr, tr + cr], axis=1).ravel())
-        parts.append([t_solo[0], t_solo[1], *solo_agg])
-        mf = mt["features"]
-        parts.append(
-            np.array([[float(mf.get(g, 0.0)), 0.0 if g in mf else 1.0]
-                      for g in self.machine_keys]).ravel()
-        )
-        parts.append(np.log1p(capacity))
-        parts.append([1.0 if t == machine_type else 0.0 for t in self.type_vocab])
-        return np.concatenate([np.asarray(p, dtype=float).ravel() for p in parts])
+        """The feature vector of one query; its entries follow :meth:`feature_names`. It is
+        :meth:`matrix` of that one query, so one question and a batch get the same floats."""
+        return self.matrix([(target, frozenset(co_runners), machine_type)])[0]
 
     def matrix(self, queries: Iterable[Query]) -> np.ndarray:
-        """Stacked rows, shape ``(n_queries, n_features)``."""
-        rows = [self.row(t, c, m) for t, c, m in queries]
-        if not rows:
-            return np.zeros((0, len(self.feature_names())))
-        return np.vstack(rows)
+        """Stacked rows, shape ``(n_queries, n_features)``, built as arrays in one pass per
+        machine type. Each row's arithmetic depends on that row alone (co-runner sums are
+        accumulated in sorted-name order, one co-runner slot at a time), never on the batch."""
+        queries = list(queries)
+        out = np.zeros((len(queries), len(self.feature_names())))
+        by_type: dict[str, list[int]] = {}
+        for i, (_, _, machine_type) in enumerate(queries):
+            by_type.setdefault(machine_type, []).append(i)
+        for machine_type, rows in by_type.items():
+            out[rows] = self._type_matrix(self._type_table(machine_type),
+                                          [queries[i] for i in rows])
+        return out
+
+    def _type_matrix(self, table: _TypeTable, queries: Sequence[Query]) -> np.ndarray:
+        target, co, n_co = table.indices(queries)
+        valid = co < table.pad
+        values, missing, pressure = table.values, table.missing, table.pressure
+        t_val, t_miss, t_press = values[target], missing[target], pressure[target]
+        co_sum, co_missing = _slot_sum(values, co), _slot_sum(missing, co)
+        p_sum = _slot_sum(pressure, co)
+        co_max, p_max = _slot_max(values, co, valid), _slot_max(pressure, co, valid)
+        known = valid & table.solo_known[co]
+        log_solo = np.where(known, table.log_solo[co], 0.0)
+        solo_sum = np.zeros(len(queries))
+        for j in range(co.shape[1]):
+            solo_sum = solo_sum + log_solo[:, j]
+        n_known = known.sum(axis=1)
+        highest = np.where(known, log_solo, -np.inf).max(axis=1, initial=-np.inf)
+        solo_max = np.where(n_known > 0, highest, 0.0)
+        k = n_co.astype(float)
+        n = len(queries)
+        parts: list[np.ndarray] = [np.column_stack([1.0 + k, k])]
+        parts.append(np.stack([t_val, t_miss, co_sum, co_max, co_missing, t_val * co_sum],
+                              axis=2).reshape(n, -1))
+        parts.append(np.stack([t_press, p_sum, p_max, t_press + p_sum], axis=2).reshape(n, -1))
+        if table.shared.size:
+            tr = _ratio(t_val[:, table.shared], table.supply)
+            cr = _ratio(co_sum[:, table.shared], table.supply)
+            parts.append(np.stack([tr, cr, tr + cr], axis=2).reshape(n, -1))
+        t_solo = np.where(table.solo_known[target], table.log_solo[target], 0.0)
+        parts.append(np.column_stack([
+            t_solo, np.where(table.solo_known[target], 0.0, 1.0),
+            solo_sum, solo_max, (n_co - n_known).astype(float),
+        ]))
+        parts.append(np.broadcast_to(table.tail, (n, table.tail.size)))
+        return np.concatenate(parts, axis=1)
+
+
+def _slot_sum(table: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Sum over co-runner slots of ``table[index]``, one slot at a time in slot order (the
+    padding row is zeros): a row's sum never depends on which rows share its batch."""
+    total = np.zeros((index.shape[0], table.shape[1]))
+    for j in range(index.shape[1]):
+        total = total + table[index[:, j]]
+    return total
+
+
+def _slot_max(table: np.ndarray, index: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Max over the real co-runner slots of ``table[index]``; 0 for a row without any."""
+    if index.shape[1] == 0:
+        return np.zeros((index.shape[0], table.shape[1]))
+    gathered = np.where(valid[:, :, None], table[index], -np.inf).max(axis=1)
+    return np.where(valid.any(axis=1)[:, None], gathered, 0.0)
+
+
+@dataclass(frozen=True)
+class _TypeTable:
+    """One machine type's view of the catalog as arrays indexed by model (row ``pad`` is a
+    zero row: the padding of a short co-runner list), so a batch of queries gathers rows
+    instead of reading dictionaries per query."""
+
+    model_index: dict[str, int]
+    values: np.ndarray  # [M + 1, model keys] feature values, 0 when absent
+    missing: np.ndarray  # [M + 1, model keys] 1 when absent
+    pressure: np.ndarray  # [M + 1, resources] request / the type's capacity
+    log_solo: np.ndarray  # [M + 1] log solo latency on the type (0 when unknown)
+    solo_known: np.ndarray  # [M + 1] bool
+    shared: np.ndarray  # indices of the shared keys among the model keys
+    supply: np.ndarray  # the type's value of each shared key
+    tail: np.ndarray  # machine features and indicators, log capacities, the type one-hot
+
+    @property
+    def pad(self) -> int:
+        return len(self.model_index)
+
+    @classmethod
+    def build(cls, builder: FeatureBuilder, name: str, machine: dict[str, Any]) -> _TypeTable:
+        models = builder.catalog["models"]
+        names = list(models)
+        keys, resources = builder.model_keys, builder.resources
+        capacity = np.array([float(machine["capacity"].get(r, 0.0)) for r in resources])
+        values = np.zeros((len(names) + 1, len(keys)))
+        missing = np.zeros((len(names) + 1, len(keys)))
+        requests = np.zeros((len(names) + 1, len(resources)))
+        log_solo = np.zeros(len(names) + 1)
+        solo_known = np.zeros(len(names) + 1, dtype=bool)
+        for i, model_name in enumerate(names):
+            m = models[model_name]
+            feats = m["features"]
+            values[i] = [float(feats.get(k, 0.0)) for k in keys]
+            missing[i] = [0.0 if k in feats else 1.0 for k in keys]
+            requests[i] = [float(m["requests"].get(r, 0.0)) for r in resources]
+            solo = m["latency_ms"].get(name)
+            if solo:  # 0 or absent: unknown (as a log it would be meaningless)
+                log_solo[i], solo_known[i] = math.log(solo), True
+        pressure = _ratio(requests, capacity)
+        pressure[-1] = 0.0
+        shared = builder.shared_keys
+        mf = machine["features"]
+        tail = np.concatenate([
+            np.array([[float(mf.get(g, 0.0)), 0.0 if g in mf else 1.0]
+                      for g in builder.machine_keys]).ravel(),
+            np.log1p(capacity),
+            [1.0 if t == name else 0.0 for t in builder.type_vocab],
+        ])
+        return cls(
+            model_index={n: i for i, n in enumerate(names)},
+            values=values, missing=missing, pressure=pressure,
+            log_solo=log_solo, solo_known=solo_known,
+            shared=np.array([keys.index(s) for s in shared], dtype=np.int64),
+            supply=np.array([float(mf.get(s, 0.0)) for s in shared]),
+            tail=tail,
+        )
+
+    def indices(self, queries: Sequence[Query]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Target index [n], co-runner indices [n, most co-runners] in sorted-name order
+        (padded with ``pad``), and the number of co-runners [n]."""
+        index = self.model_index
+        width = max((len(c) for _, c, _ in queries), default=0)
+        target = np.empty(len(queries), dtype=np.int64)
+        co = np.full((len(queries), width), self.pad, dtype=np.int64)
+        n_co = np.zeros(len(queries), dtype=np.int64)
+        try:
+            for i, (t, c, _) in enumerate(queries):
+                target[i] = index[t]
+                members = [index[name] for name in sorted(c)]
+                co[i, : len(members)] = members
+                n_co[i] = len(members)
+        except KeyError as exc:
+            raise KeyError(f"model {exc.args[0]!r} is not in the predictor's catalog") from None
+        return target, co, n_co
 
 
 def queries_of(rows: Iterable[Measurement]) -> list[Query]:
@@ -330,6 +425,7 @@ class PairTable:
             per_type.setdefault(mt, []).append(v - 1.0)
         self._type_mean = {k: float(np.mean(v)) for k, v in per_type.items()}
         self._mean = float(np.mean([v - 1.0 for v in self.pairs.values()])) if self.pairs else 0.0
+        self._arrays: dict[str, _PairArrays] = {}
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -386,44 +482,147 @@ class PairTable:
     def covers(self, target: str, co_runners: Iterable[str], machine_type: str) -> bool:
         return all((machine_type, target, c) in self.pairs for c in co_runners)
 
+    def _type_pairs(self, machine_type: str) -> _PairArrays:
+        """The measured pairs of one type as dense arrays (built once: a table never changes,
+        :meth:`merged` makes a new one)."""
+        arrays = self._arrays.get(machine_type)
+        if arrays is None:
+            arrays = _PairArrays.build(self, machine_type)
+            self._arrays[machine_type] = arrays
+        return arrays
+
     def row(self, target: str, co_runners: frozenset[str], machine_type: str) -> np.ndarray:
-        """The :data:`PAIR_FEATURES` of one query (all 0 when uncovered or without co-runners)."""
-        out = np.zeros(len(PAIR_FEATURES))
-        co = sorted(co_runners)
-        if not co or not self.covers(target, co, machine_type):
-            return out
-        p = self.pairs
-        d = np.array([p[(machine_type, target, c)] - 1.0 for c in co])
-        rev = np.array([
-            p.get((machine_type, c, target), 1.0 + self._imputed(machine_type, c, target)) - 1.0
-            for c in co
-        ])
-        mutual: list[float] = []
-        imputed = 0
-        for a in co:
-            for b in co:
-                if a == b:
-                    continue
-                v = p.get((machine_type, a, b))
-                if v is None:
-                    imputed += 1
-                    mutual.append(self._imputed(machine_type, a, b))
-                else:
-                    mutual.append(v - 1.0)
-        aggr = np.array([self._aggr.get((machine_type, c), 0.0) for c in co])
-        add = 1.0 + d.sum()
-        out[:] = [
-            add, math.log(add), float(np.log1p(d).sum()), d.max(), d.min(), float((d * d).sum()),
-            rev.sum(), rev.max(),
-            sum(mutual), max(mutual, default=0.0),
-            float(np.mean(mutual)) if mutual else 0.0, float(imputed),
-            self._sens.get((machine_type, target), 0.0), aggr.sum(), aggr.max(),
-            float(len(co)), 1.0,
-        ]
-        return out
+        """The :data:`PAIR_FEATURES` of one query (all 0 when uncovered or without co-runners);
+        :meth:`matrix` of that one query, so one question and a batch get the same floats."""
+        return self.matrix([(target, frozenset(co_runners), machine_type)])[0]
 
     def matrix(self, queries: Iterable[Query]) -> np.ndarray:
-        rows = [self.row(t, c, m) for t, c, m in queries]
-        if not rows:
-            return np.zeros((0, len(PAIR_FEATURES)))
-        return np.vstack(rows)
+        """:data:`PAIR_FEATURES` rows, shape ``(n_queries, len(PAIR_FEATURES))``, as arrays in
+        one pass per machine type; each row's arithmetic depends on that row alone."""
+        queries = list(queries)
+        out = np.zeros((len(queries), len(PAIR_FEATURES)))
+        by_type: dict[str, list[int]] = {}
+        for i, (_, _, machine_type) in enumerate(queries):
+            by_type.setdefault(machine_type, []).append(i)
+        for machine_type, rows in by_type.items():
+            arrays = self._type_pairs(machine_type)
+            found = arrays.indices([queries[i] for i in rows])
+            if found is not None:
+                where, target, co = found
+                out[np.asarray(rows)[where]] = arrays.features(target, co)
+        return out
+
+
+@dataclass(frozen=True)
+class _PairArrays:
+    """One machine type's measured pairs as dense arrays over the models it has pairs for
+    (index ``pad``: padding of a short co-runner list, all zeros)."""
+
+    model_index: dict[str, int]
+    measured: np.ndarray  # [n + 1, n + 1] bool: s(a, b) was measured
+    degradation: np.ndarray  # [n + 1, n + 1] s(a, b) - 1 where measured
+    reverse: np.ndarray  # [n + 1, n + 1] s(a, b) - 1, or the imputed value where unmeasured
+    mutual: np.ndarray  # [n + 1, n + 1] degradation where measured, else the imputed value
+    sensitivity: np.ndarray  # [n + 1] mean s(a, x) - 1 over measured partners x
+    aggression: np.ndarray  # [n + 1] mean s(x, b) - 1 over measured partners x
+
+    @property
+    def pad(self) -> int:
+        return len(self.model_index)
+
+    @classmethod
+    def build(cls, table: PairTable, machine_type: str) -> _PairArrays:
+        names = sorted({name for (mt, a, b) in table.pairs if mt == machine_type
+                        for name in (a, b)})
+        index = {name: i for i, name in enumerate(names)}
+        n = len(names)
+        slowdown = np.ones((n + 1, n + 1))
+        measured = np.zeros((n + 1, n + 1), dtype=bool)
+        for (mt, a, b), v in table.pairs.items():
+            if mt == machine_type:
+                slowdown[index[a], index[b]], measured[index[a], index[b]] = v, True
+        imputed = np.zeros((n + 1, n + 1))
+        for a, i in index.items():
+            for b, j in index.items():
+                if i != j and not measured[i, j]:
+                    imputed[i, j] = table._imputed(machine_type, a, b)
+        degradation = np.where(measured, slowdown - 1.0, 0.0)
+        sens = np.zeros(n + 1)
+        aggr = np.zeros(n + 1)
+        for name, i in index.items():
+            sens[i] = table._sens.get((machine_type, name), 0.0)
+            aggr[i] = table._aggr.get((machine_type, name), 0.0)
+        return cls(
+            model_index=index, measured=measured, degradation=degradation,
+            reverse=np.where(measured, slowdown, 1.0 + imputed) - 1.0,
+            mutual=np.where(measured, degradation, imputed),
+            sensitivity=sens, aggression=aggr,
+        )
+
+    def indices(
+        self, queries: Sequence[Query]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The covered queries (every ``s(target, c)`` measured, at least one co-runner): their
+        positions in ``queries``, target indices and co-runner indices in sorted-name order
+        (padded with ``pad``); None when no query is covered."""
+        index = self.model_index
+        where: list[int] = []
+        targets: list[int] = []
+        lists: list[list[int]] = []
+        for i, (target, co_runners, _) in enumerate(queries):
+            t = index.get(target)
+            if t is None or not co_runners:
+                continue
+            members = [index.get(c) for c in sorted(co_runners)]
+            if any(c is None or not self.measured[t, c] for c in members):
+                continue
+            where.append(i)
+            targets.append(t)
+            lists.append(members)  # type: ignore[arg-type]
+        if not where:
+            return None
+        co = np.full((len(where), max(len(m) for m in lists)), self.pad, dtype=np.int64)
+        for row, members in enumerate(lists):
+            co[row, : len(members)] = members
+        return np.asarray(where), np.asarray(targets, dtype=np.int64), co
+
+    def features(self, target: np.ndarray, co: np.ndarray) -> np.ndarray:
+        """The :data:`PAIR_FEATURES` of covered queries. Sums run one co-runner slot (or one
+        ordered co-runner pair) at a time in sorted-name order, padding adding 0."""
+        n, width = co.shape
+        valid = co < self.pad
+        count = valid.sum(axis=1).astype(float)
+        d = self.degradation[target[:, None], co]  # 0 on padding
+        rev = np.where(valid, self.reverse[co, target[:, None]], 0.0)
+        aggr = self.aggression[co]
+        d_sum, log_mult, sq_sum = np.zeros(n), np.zeros(n), np.zeros(n)
+        rev_sum, aggr_sum = np.zeros(n), np.zeros(n)
+        for j in range(width):
+            d_sum = d_sum + d[:, j]
+            log_mult = log_mult + np.log1p(d[:, j])
+            sq_sum = sq_sum + d[:, j] * d[:, j]
+            rev_sum = rev_sum + rev[:, j]
+            aggr_sum = aggr_sum + aggr[:, j]
+        mutual_sum, mutual_max = np.zeros(n), np.full(n, -np.inf)
+        n_imputed, n_mutual = np.zeros(n), np.zeros(n)
+        for a in range(width):
+            for b in range(width):
+                if a == b:
+                    continue
+                both = valid[:, a] & valid[:, b]
+                value = np.where(both, self.mutual[co[:, a], co[:, b]], 0.0)
+                mutual_sum = mutual_sum + value
+                mutual_max = np.where(both, np.maximum(mutual_max, value), mutual_max)
+                n_imputed = n_imputed + (both & ~self.measured[co[:, a], co[:, b]])
+                n_mutual = n_mutual + both
+        has_mutual = n_mutual > 0
+        add = 1.0 + d_sum
+        return np.column_stack([
+            add, np.log(add), log_mult,
+            np.where(valid, d, -np.inf).max(axis=1), np.where(valid, d, np.inf).min(axis=1),
+            sq_sum, rev_sum, np.where(valid, rev, -np.inf).max(axis=1),
+            mutual_sum, np.where(has_mutual, mutual_max, 0.0),
+            np.divide(mutual_sum, n_mutual, out=np.zeros(n), where=has_mutual), n_imputed,
+            self.sensitivity[target], aggr_sum, np.where(valid, aggr, -np.inf).max(axis=1),
+            count, np.ones(n),
+        ])

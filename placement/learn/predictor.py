@@ -12,8 +12,10 @@ that runs no code when loaded (:mod:`placement.learn.persistence`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -22,7 +24,7 @@ from placement.formats.errors import InputError
 from placement.formats.files import write_bytes_atomic
 from placement.formats.instance import Instance
 from placement.formats.measurements import Measurement
-from placement.learn.compiled import SMALL_BATCH
+from placement.learn.cache import DEFAULT_MAX_SETS, SetCache
 from placement.learn.estimators import (
     DEFAULT_KIND,
     ESTIMATOR_CLASSES,
@@ -41,6 +43,7 @@ from placement.learn.features import (
     queries_of,
     query_strings,
 )
+from placement.learn.novelty import MeasuredSets
 from placement.learn.persistence import (
     FORMAT,
     FORMAT_VERSION,
@@ -49,6 +52,23 @@ from placement.learn.persistence import (
     state_from_bytes,
     state_to_bytes,
 )
+
+#: Estimators whose answer for a row never depends on the other rows of its batch (trees added
+#: in a fixed order, row-wise sums, per-row Python): a batch of many sets gives the very floats
+#: that one set at a time gives. Matrix products (``linear``, ``mlp``) may round a row
+#: differently with other rows beside it, so those are asked one set at a time.
+ROW_INDEPENDENT = (AdditiveSlowdown, GBTSlowdown, PairGBTSlowdown)
+#: Rows per inference call of a batched question: bounds the feature matrix's memory.
+BATCH_ROWS = 8192
+
+
+def check_quantile(quantile: float | None) -> None:
+    """``None`` (the median) or a probability strictly between 0 and 1."""
+    if quantile is None:
+        return
+    q = float(quantile)
+    if not (0.0 < q < 1.0) or math.isnan(q):
+        raise ValueError(f"quantile must be strictly between 0 and 1, got {quantile}")
 
 
 class SlowdownPredictor:
@@ -77,9 +97,11 @@ class SlowdownPredictor:
         seed: int = 0,
         quantile: float | None = None,
         params: dict[str, Any] | None = None,
+        max_cached_sets: int = DEFAULT_MAX_SETS,
     ):
         if kind not in KINDS:
             raise ValueError(f"unknown predictor kind {kind!r}; expected one of {', '.join(KINDS)}")
+        check_quantile(quantile)
         self.kind = kind
         self.seed = seed
         self.quantile = quantile
@@ -88,8 +110,9 @@ class SlowdownPredictor:
         self.estimator: Any = None
         self.baseline: AdditiveSlowdown | None = None
         self.pair_table = PairTable()
+        self.measured_sets = MeasuredSets()
         self.info: dict[str, Any] = {}
-        self._cache: dict[tuple[str, frozenset[str], str, float | None], float] = {}
+        self._cache = SetCache(max_cached_sets)
         self._bound: tuple[Any, SlowdownPredictor] | None = None
 
     # ------------------------------------------------------------------ fitting
@@ -114,12 +137,19 @@ class SlowdownPredictor:
         y = np.array([m.slowdown for m in rows])
         self.baseline = AdditiveSlowdown().fit(query_strings(queries), y)
         self.pair_table = PairTable.from_measurements(rows)
+        self.measured_sets = MeasuredSets.from_measurements(rows)
         self.estimator = make_estimator(self.kind, self.builder, self.seed, self.params)
         self.estimator.fit(self._inputs(queries), y)
+        sets = [i for i, m in enumerate(rows) if m.degree >= 3]
+        composed = self.baseline.predict(query_strings([queries[i] for i in sets]))
+        deviation = np.log(np.maximum(y[sets], 1.0)) - np.log(composed)
         self.info = {
             "n_measurements": len(rows),
             "machine_types": sorted({m.machine_type for m in rows}),
             "degrees": sorted({m.degree for m in rows}),
+            # how far measured sets of >= 3 models lie from their pairs' composition (RMS of
+            # the log ratio): the uncertainty of a set unlike any measured one
+            "set_spread": float(np.sqrt(np.mean(deviation**2))) if sets else 0.0,
         }
         self._cache.clear()
         return self
@@ -145,13 +175,57 @@ class SlowdownPredictor:
         without co-runners is 1.0 by definition (SPEC section 1)."""
         self._check_fitted()
         q = self.quantile if quantile is None else quantile
+        check_quantile(q)
         queries = [(t, frozenset(c), m) for t, c, m in queries]
         out = np.ones(len(queries))
         todo = [i for i, (_, c, _) in enumerate(queries) if c]
         if todo:
-            X = self._inputs([queries[i] for i in todo])
-            pred = self.estimator.predict(X) if q is None else self.estimator.predict_quantile(X, q)
+            asked = [queries[i] for i in todo]
+            X = self._inputs(asked)
+            median = self.estimator.predict(X)
+            pred = median if q is None else self._upper(asked, X, median, float(q))
             out[todo] = np.maximum(pred, 1.0)
+        return out
+
+    def _upper(
+        self, queries: Sequence[Query], X: np.ndarray, median: np.ndarray, q: float
+    ) -> np.ndarray:
+        """The robust ``q`` quantile (docs/predictor.md, "Robust placement"): in log space,
+
+            log s_q = log s_median + (z_q / z_ref) * spread_ref + z_q * novelty * set_spread
+
+        ``spread_ref``: the fitted upper quantile ``ref`` (0.9) over the median, per query
+        (quantile trees for ``gbt``/``gbt-pairs``, a constant for the others), rescaled to
+        ``q`` as for a normal log error; ``novelty``: the query's distance to the training data
+        (:meth:`novelty`), ``set_spread``: how far measured sets deviate from their pairs'
+        composition. ``q = ref`` on a measured set is the fitted quantile itself."""
+        z = NormalDist().inv_cdf(q)
+        log_median = np.log(np.maximum(median, 1.0))
+        log_q = log_median.copy()
+        references = [r for r in self.quantiles if r > 0.5]
+        if references:
+            ref = references[0]
+            upper = np.maximum(self.estimator.predict_quantile(X, ref), 1.0)
+            log_q = log_q + (z / NormalDist().inv_cdf(ref)) * (np.log(upper) - log_median)
+        spread = float(self.info.get("set_spread", 0.0))
+        if spread > 0.0:
+            log_q = log_q + z * spread * self.novelty(queries)
+        return np.exp(log_q)
+
+    def novelty(self, queries: Sequence[Query]) -> np.ndarray:
+        """Distance in [0, 1] of each query to what the predictor was trained on: for a set of
+        >= 3 models, the Jaccard distance to the nearest measured set of its type
+        (:class:`~placement.learn.novelty.MeasuredSets`); for a pair, 0 when measured (in
+        training or the instance), else 1; alone, 0."""
+        out = np.zeros(len(queries))
+        sets = [i for i, (_, c, _) in enumerate(queries) if len(c) >= 2]
+        if sets:
+            out[sets] = self.measured_sets.distance([queries[i] for i in sets])
+        for i, (target, co_runners, machine_type) in enumerate(queries):
+            if len(co_runners) == 1 and not self.pair_table.covers(
+                target, co_runners, machine_type
+            ):
+                out[i] = 1.0
         return out
 
     def predict_slowdown(
@@ -161,54 +235,76 @@ class SlowdownPredictor:
         machine_type: str,
         quantile: float | None = None,
     ) -> float:
-        """One answer, cached. A miss on a set of >= 2 co-runners predicts every member of the
+        """One answer, cached per (type, set). A miss predicts every member of the
         co-location set as target in one batch: whoever asks for one member's slowdown (a
         solver costing a machine configuration) asks for the others next."""
         co = frozenset(co_runners)
-        key = (target, co, machine_type, quantile)
-        value = self._cache.get(key)
-        if value is not None:
-            return value
         if not co:
             return 1.0
-        group = co | {target}
-        batch = [(target, co, machine_type)]
-        if len(co) >= 2:
-            batch += [(m, group - {m}, machine_type) for m in sorted(group) if m != target
-                      and (m, group - {m}, machine_type, quantile) not in self._cache]
-        values = self.predict_many(batch, quantile)
-        for (t, c, mt), v in zip(batch, values, strict=True):
-            self._cache[(t, c, mt, quantile)] = float(v)
-        return self._cache[key]
+        value = self._cache.get(target, co, machine_type, quantile)
+        if value is None:
+            self._predict_sets([(machine_type, co | {target})], quantile)
+            value = self._cache.get(target, co, machine_type, quantile)
+            assert value is not None  # just stored (the cache holds at least one set)
+        return value
 
     def predict_slowdown_many(
         self, queries: Sequence[Query], quantile: float | None = None
     ) -> np.ndarray:
-        """:meth:`predict_slowdown` for many queries (the same values, through the same cache):
-        the ones not cached are predicted in one :meth:`predict_many` call."""
-        if not isinstance(self.estimator, GBTSlowdown | PairGBTSlowdown):
-            # other estimators (matrix products) round a row depending on its batch: ask one
-            # set at a time, as a solver would, so the values are the same
-            return np.array([self.predict_slowdown(t, c, m, quantile) for t, c, m in queries])
-        keys = [(t, frozenset(c), m, quantile) for t, c, m in queries]
-        out = np.ones(len(keys))
-        todo: dict[tuple, None] = {}
-        for key in keys:
-            if key[1] and key not in self._cache:
-                todo[key] = None
-        if todo:
-            batch = list(todo)
-            # chunks of SMALL_BATCH rows: the compiled forms, as single questions get (sklearn's
-            # predict on larger batches may differ in the last bits)
-            for lo in range(0, len(batch), SMALL_BATCH):
-                part = batch[lo : lo + SMALL_BATCH]
-                values = self.predict_many([k[:3] for k in part], quantile)
-                for key, v in zip(part, values, strict=True):
-                    self._cache[key] = float(v)
-        for i, key in enumerate(keys):
-            if key[1]:
-                out[i] = self._cache[key]
+        """:meth:`predict_slowdown` for many queries, the same floats: the sets not cached are
+        predicted together (every member of each), in batches of up to :data:`BATCH_ROWS`
+        rows for estimators whose rows do not depend on their batch (:data:`ROW_INDEPENDENT`),
+        else one set at a time, as :meth:`predict_slowdown` does."""
+        wanted = [(t, frozenset(c), m) for t, c, m in queries]
+        out = np.ones(len(wanted))
+        askers: dict[tuple[str, frozenset[str]], list[int]] = {}
+        for i, (t, c, m) in enumerate(wanted):
+            if not c:
+                continue
+            value = self._cache.get(t, c, m, quantile)
+            if value is None:
+                askers.setdefault((m, c | {t}), []).append(i)
+            else:
+                out[i] = value
+        sets = list(askers)
+        # an insert evicts at most the oldest quarter, so a chunk no larger than the rest of the
+        # cache is still all there when read back
+        step = max(1, min(self._cache.max_sets - self._cache.max_sets // 4, BATCH_ROWS))
+        for lo in range(0, len(sets), step):
+            chunk = sets[lo : lo + step]
+            self._predict_sets(chunk, quantile)
+            for key in chunk:
+                for i in askers[key]:
+                    t, c, m = wanted[i]
+                    value = self._cache.get(t, c, m, quantile)
+                    assert value is not None
+                    out[i] = value
         return out
+
+    def _predict_sets(
+        self, sets: Sequence[tuple[str, frozenset[str]]], quantile: float | None
+    ) -> None:
+        """Predict every member of each ``(machine_type, set)`` and cache the sets."""
+        self._check_fitted()
+        if not isinstance(self.estimator, ROW_INDEPENDENT):
+            groups = [[s] for s in sets]
+        else:
+            groups, part, rows = [], [], 0
+            for s in sets:
+                if part and rows + len(s[1]) > BATCH_ROWS:
+                    groups.append(part)
+                    part, rows = [], 0
+                part.append(s)
+                rows += len(s[1])
+            if part:
+                groups.append(part)
+        for group in groups:
+            batch = [(member, members - {member}, machine_type)
+                     for machine_type, members in group for member in sorted(members)]
+            values = iter(self.predict_many(batch, quantile).tolist())
+            for machine_type, members in group:
+                self._cache.put(machine_type, members, quantile,
+                                {member: next(values) for member in sorted(members)})
 
     def slowdown(self, target: str, co_runners: frozenset[str], machine_type: str) -> float:
         """So the predictor can stand in wherever a slowdown source is expected."""
@@ -226,13 +322,15 @@ class SlowdownPredictor:
         self._check_fitted()
         assert self.builder is not None
         twin = SlowdownPredictor(
-            self.kind, seed=self.seed, quantile=self.quantile, params=self.params
+            self.kind, seed=self.seed, quantile=self.quantile, params=self.params,
+            max_cached_sets=self._cache.max_sets,
         )
         twin.builder = self.builder.with_catalog(catalog)
         twin.estimator, twin.baseline, twin.info = self.estimator, self.baseline, dict(self.info)
-        twin.pair_table = self.pair_table
+        twin.pair_table, twin.measured_sets = self.pair_table, self.measured_sets
         if isinstance(catalog, Instance):
             twin.pair_table = self.pair_table.merged(PairTable.from_instance(catalog))
+            twin.measured_sets = self.measured_sets.merged(MeasuredSets.from_instance(catalog))
         return twin
 
     def for_instance(self, instance: Instance) -> SlowdownPredictor:
@@ -257,10 +355,11 @@ class SlowdownPredictor:
     def with_quantile(self, quantile: float | None) -> SlowdownPredictor:
         """A copy answering the given quantile by default (``None``: the median)."""
         self._check_fitted()
-        twin = SlowdownPredictor(self.kind, seed=self.seed, quantile=quantile, params=self.params)
+        twin = SlowdownPredictor(self.kind, seed=self.seed, quantile=quantile, params=self.params,
+                                 max_cached_sets=self._cache.max_sets)
         twin.builder, twin.estimator = self.builder, self.estimator
         twin.baseline, twin.info = self.baseline, dict(self.info)
-        twin.pair_table = self.pair_table
+        twin.pair_table, twin.measured_sets = self.pair_table, self.measured_sets
         return twin
 
     @property
@@ -284,6 +383,7 @@ class SlowdownPredictor:
             "estimator": self.estimator,
             "baseline": self.baseline,
             "pairs": self.pair_table.to_dict(),
+            "sets": self.measured_sets.to_list(),
             "info": self.info,
         })
 
@@ -312,6 +412,10 @@ class SlowdownPredictor:
             if not isinstance(pairs, dict):
                 raise TypeError("pairs is not a table")
             pred.pair_table = PairTable.from_dict(pairs)
+            sets = state.get("sets", [])  # absent in older files: no novelty term
+            if not isinstance(sets, list):
+                raise TypeError("sets is not a list")
+            pred.measured_sets = MeasuredSets.from_list(sets)
             pred.info = dict(state.get("info") or {})
         except (KeyError, TypeError, ValueError) as exc:
             raise bad_file(source, f"malformed predictor file ({exc})") from None
