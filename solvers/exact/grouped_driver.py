@@ -7,8 +7,9 @@ and placed on every group that takes it; the stages of :func:`solvers.objectives
 objective with its move penalty, the mean degradation, counted moves last) are solved in turn,
 each earlier one fixed. The answer is then exact: equal to ``exhaustive``. When there are too
 many configurations for the time limit, the master is restricted to the machine contents of
-the warm start and the heuristics (a price-and-branch without pricing): its answer is at
-least as good as theirs but proves nothing beyond the trivial bound.
+the warm start and the heuristics and the contents one step from the warm start's (a model
+added, removed or swapped; a price-and-branch without pricing): its answer is at least as
+good as theirs but proves nothing beyond the trivial bound.
 
 When the master is proved infeasible under ``limits.max_moves``, the same master without the
 budget, minimizing counted moves, says how many moves the instance needs at least.
@@ -39,6 +40,7 @@ from solvers.exact.groups import (
     envelope,
     is_linear_stage,
     machine_groups,
+    neighbour_columns,
     placed_counts,
     placed_stage_value,
 )
@@ -176,11 +178,13 @@ def solve_grouped(
         budget = (options.warm_start_seconds if options.warm_start_seconds is not None
                   else min(20.0, 0.1 * time_limit))
         warm = warm_start(problem, budget, seed, threads, options.starters)
-    if not complete:
+    if not complete and time.perf_counter() < start + 0.3 * time_limit:
         for assignment in heuristic_assignments(problem, seed, options.seeders):
             if not violations(problem, assignment):
                 placed_counts(env, groups, configs, placed, assignment)
     hint = placed_counts(env, groups, configs, placed, warm) if warm is not None else None
+    if not complete and hint is not None and time.perf_counter() < start + 0.5 * time_limit:
+        neighbour_columns(env, groups, configs, placed, warm)
     if warm is not None and hint is None:
         warm = None
     info["warm_start"] = warm is not None

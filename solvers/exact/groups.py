@@ -392,3 +392,35 @@ def placed_counts(
             return None
         counts[j] = counts.get(j, 0) + 1
     return counts
+
+
+def neighbour_columns(
+    problem: Problem,
+    groups: MachineGroups,
+    configs: Configurations,
+    placed: PlacedColumns,
+    assignment: np.ndarray,
+) -> int:
+    """Columns one step from each machine content of ``assignment`` (a model added, removed or
+    swapped for another), on the machine's group: what a restricted master needs to choose a
+    few moves well when every configuration is too many. How many columns were new."""
+    before = len(placed)
+    allowed = problem.allowed
+    for n, reps in residents(problem, np.asarray(assignment)).items():
+        g = int(groups.of_machine[n])
+        if g < 0:
+            continue
+        t = int(problem.machine_type[n])
+        content = {int(problem.replica_model[r]) for r in reps}
+        others = [m for m in np.flatnonzero(allowed[:, t]).tolist() if m not in content]
+        candidates = [content | {m} for m in others]
+        candidates += [content - {x} for x in content if len(content) > 1]
+        candidates += [(content - {x}) | {m} for x in content for m in others]
+        keys = [(t, tuple(sorted(c))) for c in candidates
+                if group_takes(problem, groups, g, tuple(sorted(c)))]
+        configs.add_many(problem, keys)
+        for key in keys:
+            c = configs.index.get(key)
+            if c is not None:
+                placed.add(problem, groups, configs, g, c)
+    return len(placed) - before
