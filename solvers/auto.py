@@ -23,7 +23,8 @@ EXACT_MIN_SECONDS = 2.0
 
 def choose(problem: Problem, time_limit: float) -> tuple[str, str]:
     """(solver name, reason). The exact configuration MILP where it proves optimality within
-    the limit (few configurations), local search beyond."""
+    the limit (few configurations), the large-instance solver ``lns`` beyond, local search
+    when the limit is too short for either."""
     size = f"{problem.n_replicas} replicas x {problem.n_machines} machines"
     if time_limit >= EXACT_MIN_SECONDS:
         limit = min(EXACT_CONFIGURATIONS, int(0.35 * time_limit / ENUMERATION_SECONDS))
@@ -34,9 +35,10 @@ def choose(problem: Problem, time_limit: float) -> tuple[str, str]:
                 f"{size}, {count} machine configurations: the exact configuration MILP (HiGHS) "
                 "proves optimality at this size"
             )
-        return "local-search", (
+        return "lns", (
             f"{size}: more than {limit} machine configurations, too many to enumerate in the "
-            "limit; using local search (milp's column generation proves bounds at this size)"
+            "limit; using the large-instance solver (column-generation bound, then "
+            "large-neighbourhood search)"
         )
     return "local-search", f"{size}, time limit {time_limit:g} s: too short for an exact solve"
 
@@ -51,7 +53,7 @@ def auto(
     **options: Any,
 ) -> Result:
     """Run the solver :func:`choose` picks among ``choices`` (name -> solver function, composed
-    by :mod:`solvers.catalog`: ``milp`` and ``local-search``). ``options`` are those of any
+    by :mod:`solvers.catalog`: ``milp``, ``lns`` and ``local-search``). ``options`` are those of any
     choice; the picked solver gets the ones it takes (``info["auto_unused_options"]`` lists
     the others)."""
     name, reason = choose(problem, time_limit)

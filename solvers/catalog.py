@@ -15,6 +15,7 @@ from solvers.exact.milp import milp
 from solvers.heuristics.baselines import first_fit, least_loaded, random_placement, round_robin
 from solvers.heuristics.greedy import greedy
 from solvers.heuristics.local_search import local_search
+from solvers.lns import lns
 from solvers.result import SolverInfo
 
 #: Exact solvers start from local search (hint, fallback), else greedy; column generation
@@ -24,6 +25,10 @@ SEEDERS = (greedy, least_loaded, first_fit)
 
 _exact_cpsat = partial(cpsat, starters=STARTERS, seeders=SEEDERS)
 _exact_milp = partial(milp, starters=STARTERS, seeders=SEEDERS)
+#: The large-instance solver: greedy's placement, local search's (a share of the limit), then the
+#: configuration MILP (its column generation bound and integer master,
+#: and the exact solver of each LNS sub-problem).
+_lns = partial(lns, starters=(greedy, local_search), exact=partial(milp, seeders=SEEDERS))
 
 SOLVERS: dict[str, SolverInfo] = {
     info.name: info
@@ -84,8 +89,16 @@ SOLVERS: dict[str, SolverInfo] = {
             respects_slo=True,
         ),
         SolverInfo(
+            "lns",
+            _lns,
+            "large instances: greedy, a column-generation bound and LP-based placement, then "
+            "large-neighbourhood search re-solving a few machines exactly",
+            respects_slo=True,
+        ),
+        SolverInfo(
             "auto",
-            partial(auto, choices={"milp": _exact_milp, "local-search": local_search}),
+            partial(auto, choices={"milp": _exact_milp, "lns": _lns,
+                                   "local-search": local_search}),
             "picks a solver by instance size; the solution says which ran",
             respects_slo=True,
         ),

@@ -44,6 +44,9 @@ __all__ = [
 ]
 
 SlowdownFn = Callable[[int, frozenset[int], int], float]
+#: Most slowdowns :class:`Problem` keeps; on full the cache is cleared (SPEC section 12: memory
+#: proportional to the instance, not to the number of sets tried). ~300 bytes an entry.
+SLOWDOWN_CACHE_SIZE = 250_000
 SlowdownKey = tuple[int, frozenset[int], int]
 #: Many ``slowdown_fn`` questions answered in one call (same values, same order), e.g. one
 #: learned-predictor inference for thousands of co-location sets instead of one each.
@@ -286,6 +289,8 @@ class Problem:
         value = self._cache.get(key)
         if value is None:
             value = 1.0 if not key[1] else max(1.0, float(self.slowdown_fn(*key)))
+            if len(self._cache) >= SLOWDOWN_CACHE_SIZE:
+                self._cache.clear()
             self._cache[key] = value
         return value
 
@@ -302,6 +307,8 @@ class Problem:
         if not missing:
             return 0
         keys = list(missing)
+        if len(cache) + len(keys) > SLOWDOWN_CACHE_SIZE:
+            cache.clear()  # room for the batch, so what is prefetched is there when asked
         if self.slowdown_batch_fn is None:
             for key in keys:
                 self.slowdown(*key)

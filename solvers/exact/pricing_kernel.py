@@ -37,39 +37,55 @@ def _now() -> float:
 
 
 @nb.njit(cache=True)
-def _gain_bound(gains, ok, start, room, free, req):
+def _gain_bound(gains, ok, start, room, free, req, enough, vals, idx, ratio):
     """The most a subset of the candidates ``ok[start:]`` (at most ``room`` of them, fitting
     ``free`` on every resource) can add: min of the top-``room`` positive gains and each
-    resource's fractional knapsack. -1 when no candidate may join."""
+    resource's fractional knapsack. -1 when no candidate may join. A cheap bound first (all
+    positive gains; each resource's capacity left times its best gain per unit): when it is at
+    most ``enough`` it is returned as it is (the caller cuts the branch either way).
+    ``vals``, ``idx``, ``ratio``: work arrays of the candidates' length."""
     k = gains.shape[0]
+    R = req.shape[1]
     n_ok = 0
+    n = 0
+    total_pos = 0.0
     for q in range(start, k):
         if ok[q]:
             n_ok += 1
+            if gains[q] > 0.0:
+                vals[n] = gains[q]
+                idx[n] = q
+                total_pos += gains[q]
+                n += 1
     if n_ok == 0:
         return -1.0
-    pos = np.empty(k, np.float64)
-    idx = np.empty(k, np.int64)
-    n = 0
-    for q in range(start, k):
-        if ok[q] and gains[q] > 0.0:
-            pos[n] = gains[q]
-            idx[n] = q
-            n += 1
     if n == 0:
         return 0.0
-    vals = pos[:n]
-    order = np.argsort(-vals)
-    best = 0.0
-    for r in range(min(room, n)):
-        best += vals[order[r]]
-    R = req.shape[1]
-    ratio = np.empty(n, np.float64)
+    cheap = total_pos
+    for r in range(R):
+        best_ratio = 0.0
+        for i in range(n):
+            w = req[idx[i], r]
+            if w <= 1e-12:
+                best_ratio = np.inf
+                break
+            if vals[i] / w > best_ratio:
+                best_ratio = vals[i] / w
+        if best_ratio < np.inf and free[r] * best_ratio < cheap:
+            cheap = free[r] * best_ratio
+    if cheap <= enough:
+        return cheap
+    best = total_pos
+    if room < n:
+        order = np.argsort(-vals[:n])
+        best = 0.0
+        for r in range(room):
+            best += vals[order[r]]
     for r in range(R):
         for i in range(n):
             w = req[idx[i], r]
             ratio[i] = vals[i] / w if w > 1e-12 else np.inf
-        by = np.argsort(-ratio)
+        by = np.argsort(-ratio[:n])
         left = free[r]
         total = 0.0
         for i in range(n):
@@ -127,6 +143,9 @@ def price_search(req, cap, slots, duals, a, pv, slo_limit, caps, per_machine, pa
     ok = np.ones((D + 1, k), np.bool_)
     gains = np.zeros(k)
     free = np.empty(R)
+    work_vals = np.empty(k)
+    work_idx = np.empty(k, np.int64)
+    work_ratio = np.empty(k)
     kept_sets = -np.ones((keep, D), np.int64)
     kept_values = np.full(keep, np.inf)
     n_kept = 0
@@ -171,7 +190,8 @@ def price_search(req, cap, slots, duals, a, pv, slo_limit, caps, per_machine, pa
                                 ok[lev, q] = False
                                 break
                     gains[q] = duals[q] - _member_cost(a, pv, slo_limit, q, lq)
-                g = _gain_bound(gains, ok[lev], pos[lev], slots - lev, free, req)
+                g = _gain_bound(gains, ok[lev], pos[lev], slots - lev, free, req, -1.0,
+                                work_vals, work_idx, work_ratio)
                 if g >= 0.0 and slots - lev > 0:
                     frontier = min(frontier, rc_level[lev] - g)
             break
@@ -262,8 +282,10 @@ def price_search(req, cap, slots, duals, a, pv, slo_limit, caps, per_machine, pa
         worth = threshold
         if n_kept == keep and kept_values[worst] < worth:
             worth = kept_values[worst]
-        bound = rc - _gain_bound(gains, ok[n], p + 1, slots - n, free, req)
-        if bound < max(best, worth) - 1e-12:
+        target = max(best, worth) - 1e-12
+        bound = rc - _gain_bound(gains, ok[n], p + 1, slots - n, free, req, rc - target,
+                                 work_vals, work_idx, work_ratio)
+        if bound < target:
             d = n
             pos[d] = p + 1
             pi_level[d] = pis

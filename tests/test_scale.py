@@ -1,0 +1,175 @@
+"""Bounds at every size, the large-instance solver, bounded caches (SPEC section 12)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import solvers.problem as problem_module
+from placement.compile import compile_problem
+from placement.synthetic.generator import generate
+from solvers import registry
+from solvers.auto import choose
+from solvers.exact.colgen import ColumnGenerator
+from solvers.exact.columns import Configurations, add_machine_contents, fitting_subsets
+from solvers.exact.pricing import PricingStats, TypePricer
+from solvers.metrics import evaluate_assignment, violations
+from solvers.result import Status
+from tests.strategies import COMPOSE, OBJECTIVES, random_instance, tiny_instances
+
+FEW = settings(deadline=None, max_examples=12, suppress_health_check=[HealthCheck.too_slow])
+#: Every solver that reports a bound, with options that make it work on a tiny instance as it
+#: does on a large one (column generation, not the full enumeration).
+BOUNDED = [
+    ("cpsat", {"route": "cg"}),
+    ("milp", {"route": "cg"}),
+    ("milp", {"route": "cg", "pricing_nodes": 2}),
+    ("lns", {"iterations": 3}),
+    ("auto", {}),
+]
+
+
+def _valid(problem, result) -> None:
+    if result.status.solved:
+        assert not violations(problem, result.assignment)
+        value = evaluate_assignment(problem, result.assignment).objective(problem.objective)
+        assert result.objective == pytest.approx(value, abs=1e-12)
+
+
+@FEW
+@given(tiny_instances())
+def test_every_bound_is_at_most_the_optimum(instance) -> None:
+    """Random tiny instances, every objective and composition: each reported bound is at most
+    the exhaustive optimum, each placement passes the verifier."""
+    problem = compile_problem(instance)
+    ref = registry.run("exhaustive", problem, time_limit=60)
+    for name, kwargs in BOUNDED:
+        result = registry.run(name, problem, time_limit=10, seed=0, **kwargs)
+        if ref.status == Status.INFEASIBLE:
+            assert result.status in (Status.INFEASIBLE, Status.UNKNOWN), (name, kwargs)
+            continue
+        assert result.status.solved, (name, kwargs, result.info)
+        _valid(problem, result)
+        if result.bound is not None:
+            assert result.bound <= ref.objective + 1e-9, (name, kwargs, result.bound, ref.objective)
+            if result.status == Status.OPTIMAL:
+                assert result.objective == pytest.approx(ref.objective, rel=1e-6, abs=1e-9)
+
+
+def _true_minimum(problem, pricer, pi, alpha) -> tuple[float, tuple[int, ...] | None]:
+    """min over every configuration of ``f(S) - pi(S)`` (0: the empty set), by enumeration."""
+    sets = list(fitting_subsets(problem, pricer.t, 10**6, [0], 1e18))
+    costs = pricer.exact_costs(alpha, sets)
+    best, argmin = 0.0, None
+    for ms, f in zip(sets, costs, strict=True):
+        if not np.isnan(f) and f - pi[list(ms)].sum() < best:
+            best, argmin = float(f - pi[list(ms)].sum()), ms
+    return best, argmin
+
+
+@pytest.mark.parametrize("compose", COMPOSE)
+@given(seed=st.integers(0, 10**6), budget=st.sampled_from([1, 3, 10, 10**9]))
+@settings(deadline=None, max_examples=15, suppress_health_check=[HealthCheck.too_slow])
+def test_compiled_pricing_bounds_the_exact_minimum(compose: str, seed: int, budget: int) -> None:
+    """The compiled search's lower bound (any node budget) is at most the minimum reduced cost
+    over every configuration (by enumeration); complete, it is that minimum and its best
+    column is the minimizer."""
+    instance = random_instance(seed, n_models=7, n_machines=4, n_types=2, max_replicas=2,
+                               compose=compose, n_setwise=5)
+    problem = compile_problem(instance)
+    rng = np.random.default_rng(seed)
+    for t in range(problem.n_types):
+        pricer = TypePricer(problem, t, None)
+        if pricer.k == 0:
+            continue
+        pi = rng.uniform(-0.05, 0.4, problem.n_models)
+        alpha = {"mean_degradation": 1.0}
+        minimum, argmin = _true_minimum(problem, pricer, pi, alpha)
+        fast = pricer.price(pi, 0.0, alpha, Configurations(), node_budget=budget,
+                            deadline=1e18, stats=PricingStats())
+        assert fast.lower <= minimum + 1e-12
+        if fast.complete:
+            assert fast.lower == pytest.approx(minimum, abs=1e-9)
+            if argmin is not None:
+                assert fast.improving[0][1] == argmin
+
+
+def _medium():
+    instance, _truth = generate(n_replicas=40, n_machines=12, n_types=4, load=0.7, seed=3)
+    problem = compile_problem(instance)
+    optimum = registry.run("milp", problem, time_limit=60, route="enumerate")
+    assert optimum.status == Status.OPTIMAL
+    return problem, optimum.objective
+
+
+def test_bound_under_a_short_time_limit_is_valid() -> None:
+    """Column generation stopped after a fraction of a second still proves a bound at most the
+    optimum (proved by the full enumeration), and so does the large-instance solver."""
+    problem, optimum = _medium()
+    for limit in (0.3, 1.0):
+        for name, kwargs in (("milp", {"route": "cg"}), ("cpsat", {"route": "cg"}),
+                             ("lns", {})):
+            result = registry.run(name, problem, time_limit=limit, seed=0, **kwargs)
+            _valid(problem, result)
+            if result.bound is not None:
+                assert result.bound <= optimum + 1e-9, (name, limit, result.bound, optimum)
+
+
+def test_smoothing_reaches_the_same_lp() -> None:
+    """Wentges smoothing changes the path, not the answer: with and without it column
+    generation solves the same LP, and neither bound exceeds it."""
+    problem, _optimum = _medium()
+    greedy = registry.run("greedy", problem, time_limit=5).assignment
+    values = []
+    for smoothing in (0.0, 0.5):
+        configs = Configurations()
+        add_machine_contents(problem, configs, greedy)
+        import time
+
+        out = ColumnGenerator(problem, configs, "mean_degradation", [], smoothing=smoothing).run(
+            time.perf_counter() + 30
+        )
+        assert out.bound is not None and out.bound <= out.lp_value + 1e-9
+        values.append(out.lp_value)
+    assert values[0] == pytest.approx(values[1], rel=1e-6)
+
+
+def test_lns_improves_and_passes_the_verifier() -> None:
+    """On a generated instance beyond enumeration, ``lns`` returns a verified placement no worse
+    than greedy's, a proved bound below it, and is deterministic for a fixed number of rounds."""
+    instance, _truth = generate(n_replicas=160, n_machines=48, n_types=7, load=0.7, seed=1)
+    problem = compile_problem(instance)
+    first = registry.run("lns", problem, time_limit=60, seed=2, iterations=6, bound_share=0.0)
+    again = registry.run("lns", problem, time_limit=60, seed=2, iterations=6, bound_share=0.0)
+    _valid(problem, first)
+    assert np.array_equal(first.assignment, again.assignment)
+    assert first.info["lns"]["rounds"] == 6
+    bounded = registry.run("lns", problem, time_limit=8, seed=0)
+    _valid(problem, bounded)
+    assert bounded.bound is not None and bounded.bound <= bounded.objective
+    assert 0.0 <= bounded.gap <= 1.0
+
+
+def test_auto_uses_lns_beyond_enumeration() -> None:
+    instance, _truth = generate(n_replicas=320, n_machines=96, n_types=7, load=0.7, seed=0)
+    problem = compile_problem(instance)
+    assert choose(problem, 60.0)[0] == "lns"
+    assert choose(problem, 1.0)[0] == "local-search"
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_slowdown_cache_is_bounded(monkeypatch, objective: str) -> None:
+    """A cache capped far below what a solve asks gives the same placement, and never holds
+    more than its cap."""
+    instance = random_instance(11, n_models=6, n_machines=5, n_types=2, max_replicas=2,
+                               objective=objective)
+    free = registry.run("milp", compile_problem(instance), time_limit=20)
+    monkeypatch.setattr(problem_module, "SLOWDOWN_CACHE_SIZE", 5)
+    problem = compile_problem(instance)
+    capped = registry.run("milp", problem, time_limit=20)
+    assert capped.status == free.status
+    if free.status.solved:
+        assert capped.objective == pytest.approx(free.objective, abs=1e-12)
+    assert len(problem._cache) <= 5
