@@ -36,6 +36,11 @@ Sources and calibration
   Co-Hosted DNNs" (``/work/shared/data/cpu_cohosting_shah.csv``): BERT alone on 6 pinned
   cores takes about 78-86 ms at 4-6 requests/s; our formula gives ~76 ms on ``cpu-32`` and
   ~101 ms on ``cpu-8`` with 6 vCPUs.
+* GPU interference (in :mod:`placement.synthetic.truth`) is calibrated on 750 pairs measured
+  on a V100 under MPS by Xu et al., "iGniter" (IEEE TPDS 2022; repository icloud-ecnu/igniter,
+  ``/work/shared/data/igniter_v100_pairs.csv``): generated V100 pair slowdowns have their
+  median and 90th percentile (docs/calibration.md). iGniter's solo latencies (ResNet-50 batch
+  1: 2.46 ms, with its serving path) are not used: they would contradict the MLPerf anchor.
 * Prices: public on-demand prices per hour of comparable single-GPU or CPU VMs (AWS c5,
   g4dn, p3; GCP a2, P100/P4 attached to n1-standard-8), rounded; for cost objectives only.
 """
