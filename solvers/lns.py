@@ -1,7 +1,7 @@
 """``lns``: the anytime large-instance solver.
 
 1. **First feasible placement**: the first of ``starters`` that answers (``greedy``, else
-   ``local-search`` with ``START_SHARE`` of the limit, in the catalog); its time is
+   ``local-search``, in the catalog; each may take ``START_SHARE`` of the time left); its time is
    ``info["first_feasible_seconds"]``.
 2. **Bound and LP-based placement**: the configuration master by column generation
    (``milp`` with ``route="cg"``, its warm start the placement of step 1), for ``bound_share`` of
@@ -40,8 +40,11 @@ from solvers.result import OPTIMALITY_GAP, Result, SolverInputError, Status, rel
 NEIGHBOURHOOD = 4
 #: Time limit of one sub-problem's exact solve.
 SUB_SECONDS = 2.0
-#: Time limit of a starter (greedy needs far less; local search only runs when greedy fails).
-START_SHARE = 0.1
+#: A starter's share of the time left (greedy needs far less below 10,000 replicas, ~30 s at
+#: 10,000 x 2,000; local search only runs when greedy fails).
+START_SHARE = 0.5
+#: The share of a later starter (when the first found nothing).
+FALLBACK_SHARE = 0.15
 #: Share of the master's time for column generation (the bound) before its integer master.
 CG_SHARE = 0.75
 
@@ -52,7 +55,7 @@ def lns(
     time_limit: float,
     seed: int = 0,
     threads: int = 1,
-    bound_share: float = 0.5,
+    bound_share: float = 0.75,
     neighbourhood: int = NEIGHBOURHOOD,
     iterations: int | None = None,
     starters: Sequence[Callable[..., Result]] = (),
@@ -81,9 +84,10 @@ def lns(
         return done(Status.INFEASIBLE, None)
 
     best: np.ndarray | None = None
-    for starter in starters:
-        found = starter(problem, time_limit=max(0.1, START_SHARE * time_limit), seed=seed,
-                        threads=threads)
+    for i, starter in enumerate(starters):
+        share = START_SHARE if i == 0 else FALLBACK_SHARE
+        budget = max(0.1, share * (deadline - time.perf_counter()))
+        found = starter(problem, time_limit=budget, seed=seed, threads=threads)
         if found.assignment is not None and not violations(problem, found.assignment):
             best = found.assignment
             info["first_feasible_seconds"] = time.perf_counter() - start
@@ -91,33 +95,28 @@ def lns(
 
     bound = None
     left = deadline - time.perf_counter()
+    master: Result | None = None
     if bound_share > 0 and left > 1.0:
         hint = (lambda *_a, **_k: Result(Status.FEASIBLE, best)) if best is not None else None
-        solved = exact(
+        master = exact(
             problem, time_limit=bound_share * left, seed=seed, threads=threads, route="cg",
             starters=(hint,) if hint else (), warm_start_seconds=0.0, cg_share=CG_SHARE,
         )
-        info["master"] = {k: solved.info.get(k) for k in ("route", "columns", "stages")}
-        if solved.status == Status.INFEASIBLE:
-            info["diagnosis"] = solved.info.get("diagnosis")
+        info["master"] = {k: master.info.get(k) for k in ("route", "columns", "stages")}
+        if master.status == Status.INFEASIBLE:
+            info["diagnosis"] = master.info.get("diagnosis")
             return done(Status.INFEASIBLE, None)
-        bound = solved.bound
-        if solved.assignment is not None and (best is None or _better(problem, solved.assignment,
+        bound = master.bound
+        if master.assignment is not None and (best is None or _better(problem, master.assignment,
                                                                       best)):
-            best = solved.assignment
+            best = master.assignment
         info.setdefault("first_feasible_seconds", time.perf_counter() - start)
     if best is None:
         info["diagnosis"] = ["no placement found within the time limit"]
         return done(Status.UNKNOWN, None)
 
     if time.perf_counter() < deadline and iterations is None:
-        # local search's moves and swaps from the best placement, to a local optimum
-        search = Search(problem, best, seed=seed, deadline=deadline)
-        search.run()
-        if _better(problem, search.state.assignment, best):
-            best = search.state.assignment.copy()
-        info["local_search"] = {"moves": search.moves, "swaps": search.swaps,
-                                "local_optimum": search.local_optimum}
+        best = _local_search(problem, best, seed, deadline, info)
     if problem.current is None and problem.max_moves is None:
         best = improve(problem, best, exact, deadline, seed, int(neighbourhood), iterations, info)
     else:
@@ -130,6 +129,22 @@ def lns(
     gap = relative_gap(objective, bound)
     status = Status.OPTIMAL if gap <= OPTIMALITY_GAP else Status.FEASIBLE
     return done(status, best, objective=objective, bound=bound, gap=gap)
+
+
+def _local_search(
+    problem: Problem, assignment: np.ndarray, seed: int, deadline: float, info: dict
+) -> np.ndarray:
+    """Local search's moves and swaps from ``assignment`` to a local optimum or ``deadline``;
+    the better of the two."""
+    search = Search(problem, assignment, seed=seed, deadline=deadline)
+    search.run()
+    found = info.setdefault("local_search", {"moves": 0, "swaps": 0})
+    found["moves"] += search.moves
+    found["swaps"] += search.swaps
+    found["local_optimum"] = search.local_optimum
+    if _better(problem, search.state.assignment, assignment):
+        return search.state.assignment.copy()
+    return assignment
 
 
 def _better(problem: Problem, new: np.ndarray, old: np.ndarray) -> bool:

@@ -36,7 +36,7 @@ def _now() -> float:
     return t
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _gain_bound(gains, ok, start, room, free, req, enough, vals, idx, ratio):
     """The most a subset of the candidates ``ok[start:]`` (at most ``room`` of them, fitting
     ``free`` on every resource) can add: min of the top-``room`` positive gains and each
@@ -102,7 +102,7 @@ def _gain_bound(gains, ok, start, room, free, req, enough, vals, idx, ratio):
     return best
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _lower_slowdowns(acc_row, bad_row, e_target, e_value, out):
     """Each candidate's slowdown lower bound: composed, or an entry that can still match."""
     out[:] = acc_row
@@ -111,7 +111,7 @@ def _lower_slowdowns(acc_row, bad_row, e_target, e_value, out):
             out[e_target[e]] = e_value[e]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _member_cost(a, pv, slo_limit, q, lb):
     c = a[q] * (lb - 1.0)
     if pv != 0.0 and lb > slo_limit[q]:
@@ -119,7 +119,7 @@ def _member_cost(a, pv, slo_limit, q, lb):
     return c
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def price_search(req, cap, slots, duals, a, pv, slo_limit, caps, per_machine, pair, rule,
                  e_target, e_in, e_value, threshold, keep, node_budget, deadline):
     """The search (module docstring) over candidates ``0..k-1`` in the given order.
