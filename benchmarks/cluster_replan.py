@@ -170,12 +170,12 @@ def scale_case(repeats: int = 5) -> list[str]:
     from placement.synthetic.trace_generator import generate_trace
 
     started = time.perf_counter()
-    trace, _ = generate_trace(n_events=40, n_models=400, n_replicas=2000, n_machines=500,
+    trace, _ = generate_trace(n_events=40, n_models=100, n_replicas=2000, n_machines=500,
                               n_types=3, seed=0)
     generated = time.perf_counter() - started
     state = initial_state(trace.instance)
     lines = ["", "## Re-placement at scale", "",
-             f"2,000 replicas of 400 models on 500 machines (3 types), running where a blind "
+             f"2,000 replicas of 100 models on 500 machines (3 types), running where a blind "
              f"packing put them (generated in {generated:.0f} s); local-search, max_moves 5, "
              f"time limit 10 s; the solution's solve_seconds over {repeats} runs.", "",
              "| event | median s | min s | max s | counted moves | forced moves | status |",

@@ -159,6 +159,15 @@ class Search:
             return 0
         return int(target != home) - int(int(self.state.assignment[replica]) != home)
 
+    def pinned_by_budget(self, replica: int) -> bool:
+        """The replica runs where it ran and the budget is spent: any move of it is counted
+        (a swap bringing its partner home is the one exception, left out), so it stays."""
+        return (
+            self.max_moves is not None
+            and self.counted >= self.max_moves
+            and self.moves_change(replica, -1) > 0
+        )
+
     def within_budget(self, change: int) -> bool:
         """A step changing the counted moves by ``change`` keeps them within ``max_moves``
         (a step that lowers them is always allowed)."""
@@ -186,6 +195,8 @@ class Search:
         s = self.state
         model = int(self.problem.replica_model[replica])
         source = int(s.assignment[replica])
+        if self.pinned_by_budget(replica):
+            return False
         mask = s.feasible(model, self.hard, replica=replica)
         mask[source] = False
         targets = np.flatnonzero(s.without_empty_twins(mask))
@@ -241,6 +252,8 @@ class Search:
         ok &= s.may_host(self.hard)[models, a] & s.may_host(self.hard)[m1, machine]
         ok &= ~s.conflicts_after_swap(a, m1, models) & ~s.conflicts_after_swap(machine, models, m1)
         ok &= s.spread_kept_by_swap(a, machine, m1, models)
+        if self.max_moves is not None and self.current is not None:
+            ok &= self._swaps_within_budget(replica, a)
         idx = np.flatnonzero(ok)
         if idx.size == 0:
             return idx
@@ -250,6 +263,22 @@ class Search:
         on_a = fits(s.used[a] - req[m1], req[models[idx]], s.capacity[a])
         on_b = fits(s.used[b] - req[models[idx]], req[m1], s.capacity[b])
         return idx[on_a & on_b]
+
+    def _swaps_within_budget(self, replica: int, a: int) -> np.ndarray:
+        """[R] bool: swapping ``replica`` (on machine ``a``) with each replica keeps the
+        counted moves within the budget (vectorized :meth:`moves_change` of both sides)."""
+        assert self.current is not None and self.max_moves is not None
+        home = self.current
+        machine = self.state.assignment
+        tracked = home >= 0
+        tracked[tracked] = ~self.state.tables.down[home[tracked]]
+        change = np.where(tracked, (a != home).astype(int) - (machine != home), 0)
+        first = self.moves_change(replica, -1)  # placeholder target: any machine but home
+        home1 = int(home[replica])
+        if tracked[replica]:
+            first = (machine != home1).astype(int) - int(a != home1)
+        total = change + first
+        return (total <= 0) | (self.counted + total <= self.max_moves)
 
     def try_swap(self, r1: int, r2: int) -> bool:
         s, p = self.state, self.problem
@@ -279,6 +308,8 @@ class Search:
         """First improvement: the first improving partner of each replica is taken."""
         improved = False
         for r1 in self.rng.permutation(self.problem.n_replicas).tolist():
+            if self.pinned_by_budget(r1):
+                continue
             for r2 in self._swap_partners(r1).tolist():
                 if self.out_of_time():
                     return improved
