@@ -19,8 +19,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from placement.formats.files import write_json_atomic  # noqa: E402
-from placement.synthetic.generator import generate  # noqa: E402
 from placement.formats.instance import Instance  # noqa: E402
+from placement.synthetic.generator import generate  # noqa: E402
 
 SHAH_CSV = Path("/work/shared/data/cpu_cohosting_shah.csv")
 SHAH_RATE = 4  # requests/s: with 6, the cleanest rate; 4 has less queueing in the ratios
