@@ -4,10 +4,11 @@ A generated instance (placement.synthetic.generator) hides a non-additive conten
 (convex bandwidth queues, saturating caches, time-sliced SMs; see placement.synthetic.truth).
 We measure a campaign against it (every pair, plus random sets of 3-4 models that fit one
 machine, 2.5% lognormal noise) and score each predictor kind on held-out sets (random 20% of
-sets), held-out degree (train on degree <= 3, test on 4-sets), held-out machine type (leave
-one out, each in turn) and held-out model (every row naming it, as target or co-runner, left out, each in turn),
-beside the additive composition of the pairs in the same training rows. ``random-sets`` holds
-out only sets of degree >= 3 (all pairs profiled); ``random-sets+pairs`` also holds out pairs.
+sets), held-out degree (train on degree <= 3, test on 4-sets), held-out machine type (leave one
+out, each in turn) and held-out model (every row naming it, as target or co-runner, left out,
+each in turn), beside the additive composition of the pairs in the same training rows.
+``random-sets`` holds out only sets of degree >= 3 (all pairs profiled); ``random-sets+pairs``
+also holds out pairs.
 
 Run: ``python benchmarks/predictor_generated.py`` -> benchmarks/results/predictor/generated.md
 """
