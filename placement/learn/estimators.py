@@ -173,8 +173,8 @@ class GBTSlowdown(RegressorMixin, BaseEstimator):
 
     def __init__(
         self,
-        max_iter: int = 400,
-        learning_rate: float = 0.05,
+        max_iter: int = 150,
+        learning_rate: float = 0.12,
         max_leaf_nodes: int = 31,
         min_samples_leaf: int = 10,
         l2_regularization: float = 0.0,
@@ -213,7 +213,9 @@ class GBTSlowdown(RegressorMixin, BaseEstimator):
         # not depend on how many rows were asked with it (one question == a batch, exactly)
         if self.base_ is None:
             return np.zeros(len(X))
-        return predict_linear(self.base_, X)
+        trend = predict_linear(self.base_, X)
+        bounds = getattr(self, "trend_range_", None)  # absent in files fitted before it
+        return trend if bounds is None else np.clip(trend, bounds[0], bounds[1])
 
     def fit(self, X: Any, y: Any) -> GBTSlowdown:
         return self.fit_log(X, _log_target(y))
@@ -229,6 +231,13 @@ class GBTSlowdown(RegressorMixin, BaseEstimator):
             self.base_ = Pipeline([
                 ("scale", StandardScaler()), ("ridge", RidgeCV(alphas=np.logspace(-3, 3, 13))),
             ]).fit(X, z)
+            # the trend may extrapolate (held-out degrees), but only as far again as the range
+            # it spans on the training rows: a machine type whose features lie far outside
+            # the training types' otherwise got exp(50)-sized slowdowns
+            self.trend_range_ = None
+            seen = self._trend(X)
+            span = float(seen.max() - seen.min()) if len(seen) else 0.0
+            self.trend_range_ = (float(seen.min()) - span, float(seen.max()) + span)
         rest = z - self._trend(X)
         with self._threads():
             self.model_ = self._trees().fit(X, rest)
@@ -285,8 +294,8 @@ class PairGBTSlowdown(RegressorMixin, BaseEstimator):
     def __init__(
         self,
         n_pair_features: int = len(PAIR_FEATURES),
-        max_iter: int = 400,
-        learning_rate: float = 0.05,
+        max_iter: int = 150,
+        learning_rate: float = 0.12,
         max_leaf_nodes: int = 31,
         min_samples_leaf: int = 10,
         l2_regularization: float = 0.0,
