@@ -70,7 +70,7 @@ def true_mean_degradation(instance, truth, solution) -> float:
     return evaluate(instance, solution.assignment, source=truth).summary.mean_degradation
 
 
-@pytest.mark.parametrize("seed", [6, 0, 3])
+@pytest.mark.parametrize("seed", [12, 10, 0])
 def test_converges_to_the_measured_functions_optimum(seed):
     instance, truth, rows = world(seed)
     result = refine(
@@ -81,10 +81,20 @@ def test_converges_to_the_measured_functions_optimum(seed):
     assert true_mean_degradation(instance, truth, result.solution) == pytest.approx(
         optimum, abs=1e-9
     )
-    if seed == 6:  # here the pairs alone mislead: without measuring sets the optimum is missed
+    if seed == 12:
+        # (a seed where, in today's generated world, the pairs alone mislead: composed
+        # additively, they miss the optimum by far; a change of the generator may need
+        # another seed, found by comparing refine(rounds=0) with true_optimum)
+        # measuring the sets the optimizer looks at finds it, even with no learning at all
+        # (the measured sets enter the instance as set-wise entries)
         alone = refine(instance, rows, truth_measurer(truth), rounds=0, solver="exhaustive",
-                       time_limit=30)
+                       time_limit=30, kind="additive")
         assert true_mean_degradation(instance, truth, alone.solution) > optimum + 0.1
+        looped = refine(instance, rows, truth_measurer(truth), rounds=5, budget=50,
+                        solver="exhaustive", time_limit=30, kind="additive")
+        assert true_mean_degradation(instance, truth, looped.solution) == pytest.approx(
+            optimum, abs=1e-9
+        )
 
 
 def test_never_asks_a_set_twice_nor_beyond_its_budget():
