@@ -43,6 +43,9 @@ from solvers.problem import TOLERANCE, Problem
 
 #: Improving sets a pricing call keeps (the best by reduced cost).
 KEEP = 400
+#: Sets the compiled search kept that are evaluated exactly in one batch (the deadline is
+#: checked between batches).
+EVALUATION_CHUNK = 512
 
 
 @dataclass
@@ -196,9 +199,19 @@ class TypePricer:
             float(mu), int(keep), int(min(node_budget, 2**62)), float(deadline),
         )
         stats.nodes += int(nodes)
+        by_value = np.argsort(values, kind="stable")  # the most promising evaluated first
+        kept, values = kept[by_value], values[by_value]
         sets = [tuple(sorted(self.models[order[i]] for i in row if i >= 0)) for row in kept]
-        stats.exact_evaluations += len(sets)
-        costs = self.exact_costs(alpha, sets)
+        # exact evaluation in chunks, within the deadline (closing the gap may keep 50,000)
+        costs = np.full(len(sets), np.inf)  # inf: not evaluated, its lower bound stands
+        for at in range(0, len(sets), EVALUATION_CHUNK):
+            if at and time.perf_counter() > deadline:
+                complete = False
+                break
+            costs[at : at + EVALUATION_CHUNK] = self.exact_costs(
+                alpha, sets[at : at + EVALUATION_CHUNK]
+            )
+            stats.exact_evaluations += len(sets[at : at + EVALUATION_CHUNK])
         improving = []
         # every set left out has f_lb - pi >= cutoff (below the threshold all are kept unless
         # there were too many; then the worst kept value bounds the rest), so the exact values
@@ -209,6 +222,9 @@ class TypePricer:
         for rc_lb, ms, f in zip(values.tolist(), sets, costs, strict=True):
             if math.isnan(f):
                 continue  # no column: its lower bound does not count
+            if math.isinf(f):
+                tightened = min(tightened, rc_lb)  # not evaluated in time
+                continue
             pi_sum = float(sum(pi[m] for m in ms))
             f_lb = rc_lb + pi_sum
             if f < f_lb - 1e-9 * (1.0 + abs(f_lb)):
