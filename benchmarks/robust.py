@@ -96,6 +96,9 @@ def report(rows: list[dict], args: argparse.Namespace) -> str:
             "placed": f"{len(placed)}/{len(part)}",
             "true SLO violations (sum)": sum(r["true_violations"] for r in placed),
             "instances with a true violation": sum(r["true_violations"] > 0 for r in placed),
+            "true SLO violations (sum, common)": sum(r["true_violations"] for r in common),
+            "believed SLO violations (sum, common)": sum(
+                r["believed_violations"] for r in common),
             "machines (mean, common)": round(statistics.mean(
                 r["machines"] for r in common), 2) if common else "-",
             "true mean degradation (median, common)": round(statistics.median(
