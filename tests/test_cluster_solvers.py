@@ -112,3 +112,20 @@ def test_move_penalty_is_in_the_objective_and_keeps_replicas_home():
         solution = solve(penalized, solver, time_limit=10)
         assert solution.summary.moves == 0  # moving a or b saves less than 1.0 of degradation
         assert solution.objective == pytest.approx(solution.summary.mean_degradation)
+
+
+@pytest.mark.parametrize("solver", ["milp", "cpsat", "exhaustive"])
+def test_no_machine_may_host_a_model_is_proved_infeasible(solver):
+    # the only machine with the spread label is down: no column can exist, and HiGHS does not
+    # check the rows of a model without columns
+    instance = Instance.model_validate({
+        "name": "nowhere",
+        "machine_types": [{"name": "t", "capacity": {"cpu": 6}}],
+        "machines": [{"type": "t", "id": "m0", "state": "down", "labels": {"zone": "z1"}},
+                     {"type": "t", "id": "m1"}],
+        "models": [{"name": "a", "requests": {"cpu": 2}, "slo_ms": 50, "latency_ms": {"t": 9},
+                    "replicas": 2, "spread": "zone"}],
+        "interference": {"pairwise": []},
+        "current": {"a#0": "m1"},
+    })
+    assert solve(instance, solver, time_limit=5).status == "infeasible"

@@ -26,8 +26,9 @@ from ortools.sat.python import cp_model
 
 from solvers.exact.backend import StageOutcome, translate_status
 from solvers.exact.columns import DEFAULT_MAX_CONFIGURATIONS
-from solvers.exact.driver import ExactOptions, solve_exact
+from solvers.exact.driver import solve_exact
 from solvers.exact.master import Master
+from solvers.exact.options import ExactOptions
 from solvers.problem import Problem
 from solvers.result import Result, SolverInputError, Status
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -44,13 +43,11 @@ from solvers.exact.groups import (
     placed_counts,
     placed_stage_value,
 )
+from solvers.exact.options import ExactOptions, heuristic_assignments, warm_start
 from solvers.metrics import evaluate_assignment, violations
 from solvers.objectives import MOVES, better, counted_moves, rank, stages, trivial_bound
 from solvers.problem import Problem
 from solvers.result import OPTIMALITY_GAP, Result, Status, relative_gap
-
-if TYPE_CHECKING:
-    from solvers.exact.driver import ExactOptions
 
 #: Each stage but the last gets this share of what is left of the limit.
 STAGE_SHARE = 0.7
@@ -140,7 +137,6 @@ def solve_grouped(
     options: ExactOptions,
 ) -> Result:
     """The exact path for a running cluster (module docstring)."""
-    from solvers.exact.driver import heuristic_assignments, warm_start  # noqa: PLC0415
 
     start = time.perf_counter()
     deadline = start + time_limit

@@ -119,6 +119,12 @@ def highs_model(form: LinearForm) -> highspy.HighsLp:
     return lp
 
 
+def empty_rows_feasible(form: LinearForm) -> bool:
+    """Whether a model without columns meets its rows (each row's activity is then 0)."""
+    return bool(np.all(np.asarray(form.row_lower) <= 0.0)
+                and np.all(np.asarray(form.row_upper) >= 0.0))
+
+
 class HighsBackend:
     """Solves a master with HiGHS, in process."""
 
@@ -176,6 +182,11 @@ class HighsBackend:
         )
         status = translate_status(STATUS, native, has_solution)
         info = {"highs_status": h.modelStatusToString(native), "seconds": elapsed}
+        if native == highspy.HighsModelStatus.kModelEmpty and not empty_rows_feasible(form):
+            # no column at all (nothing may host some model): HiGHS does not check the rows of
+            # an empty model, but every row's activity is 0, so a coverage row asking for
+            # replicas proves it infeasible
+            return StageOutcome(Status.INFEASIBLE, info=info)
         if not status.solved:
             return StageOutcome(status, info=info)
         values = np.asarray(h.getSolution().col_value[: form.n_x])

@@ -8,8 +8,9 @@ from collections.abc import Callable, Sequence
 
 from solvers.exact.cbc import CbcBackend
 from solvers.exact.columns import DEFAULT_MAX_CONFIGURATIONS
-from solvers.exact.driver import ExactOptions, solve_exact
+from solvers.exact.driver import solve_exact
 from solvers.exact.highs import HighsBackend
+from solvers.exact.options import ExactOptions
 from solvers.problem import Problem
 from solvers.result import Result, SolverInputError
 
