@@ -143,11 +143,14 @@ def test_requests_are_answered_exactly_in_order() -> None:
 def test_a_pair_sharing_one_core_is_slower_than_alone(tmp_path: Path) -> None:
     # requests of several ms: longer than a time slice, so time-sharing shows in the median
     sources = resolve_models(["cnn-l", "transformer-l"], tmp_path)
+    # (two such models on one core take turns: about 2x on an idle machine; the median of
+    # three rounds, each against its own solo baseline, keeps it clearly above 1 even when
+    # other work shares the machine)
     profile = measure_groups(sources, "one-core", (0,), [("cnn-l", "transformer-l")],
-                             Protocol(seconds=0.4, warmup=0.1, repeats=1))
+                             Protocol(seconds=0.4, warmup=0.1, repeats=3))
     for target in ("cnn-l", "transformer-l"):
         slowdown = profile.answer(target, ("cnn-l", "transformer-l"))["slowdown"]
-        assert slowdown > 1.3, (target, slowdown)
+        assert slowdown > 1.15, (target, slowdown)
 
 
 @pytest.mark.parametrize(
