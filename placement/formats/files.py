@@ -178,7 +178,13 @@ def check_output(
             raise _bad_output(path, option, f"is the input file {source}; an output never "
                                             "replaces an input, expected another path")
     # the nearest existing folder above the target must be a writable folder
-    folder = os.path.dirname(target)
+    _check_writable_above(os.path.dirname(target), path, option)
+    return Path(target)
+
+
+def _check_writable_above(start: str, path: str | Path, option: str) -> None:
+    """The nearest existing path at or above ``start`` must be a folder we can write in."""
+    folder = start
     while not os.path.lexists(folder):
         folder = os.path.dirname(folder)
     if not os.path.isdir(folder):
@@ -186,7 +192,6 @@ def check_output(
     if not os.access(folder, os.W_OK | os.X_OK) or not _can_create_in(folder):
         raise _bad_output(path, option, f"cannot write in the folder {folder} (permission "
                                         "denied or read-only)")
-    return Path(target)
 
 
 def _can_create_in(folder: str) -> bool:
@@ -235,14 +240,7 @@ def check_output_folder(path: str | Path, *, option: str = "-o") -> Path:
         raise _bad_output(path, option, "is a kernel or device path; expected a folder")
     if os.path.lexists(target) and not os.path.isdir(target):
         raise _bad_output(path, option, "is a file; expected a folder")
-    folder = target
-    while not os.path.lexists(folder):
-        folder = os.path.dirname(folder)
-    if not os.path.isdir(folder):
-        raise _bad_output(path, option, f"lies under {folder}, which is a file, not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK) or not _can_create_in(folder):
-        raise _bad_output(path, option, f"cannot write in the folder {folder} (permission "
-                                        "denied or read-only)")
+    _check_writable_above(target, path, option)
     return Path(target)
 
 
