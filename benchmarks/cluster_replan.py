@@ -29,6 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "cluster"
 BUDGETS = (1, 2, 4)
+#: replan with 2 moves and a move penalty (objective units: mean degradation): a move is made
+#: only when it gains more than this. The sweep shows the trade-off; no value is tuned per trace.
+PENALTIES = (0.002, 0.005, 0.01)
 
 
 FAMILIES = ("ls", "cpsat")
@@ -40,11 +43,17 @@ def policies_for(family: str, time_limit: float, seed: int) -> dict:
     from placement.cluster.policies import online_greedy, replan, resolve
 
     if family == "cpsat":
-        return {f"replan-cpsat-{k}": replan("cpsat", k, time_limit=time_limit, seed=seed)
-                for k in BUDGETS}
+        out = {f"replan-cpsat-{k}": replan("cpsat", k, time_limit=time_limit, seed=seed)
+               for k in BUDGETS}
+        out["replan-cpsat-2-p0.005"] = replan("cpsat", 2, time_limit=time_limit, seed=seed,
+                                              move_penalty=0.005)
+        return out
     out = {"online-greedy": online_greedy(time_limit=time_limit, seed=seed)}
     for k in BUDGETS:
         out[f"replan-ls-{k}"] = replan("local-search", k, time_limit=time_limit, seed=seed)
+    for penalty in PENALTIES:
+        out[f"replan-ls-2-p{penalty:g}"] = replan("local-search", 2, time_limit=time_limit,
+                                                  seed=seed, move_penalty=penalty)
     out["resolve-ls"] = resolve("local-search", time_limit=time_limit, seed=seed)
     return out
 
@@ -115,8 +124,7 @@ def policy_table(rows: list[dict]) -> tuple[list[str], dict[str, dict]]:
             "forced": sum(int(r["forced_moves"]) for r in mine),
             "placed": f"{placed}/{len(mine)}",
             "common": len(everyone),
-            "fallbacks": sum(1 for r in mine if r["note"].startswith("local-search found no")
-                             or r["note"].startswith("cpsat found no")),
+            "fallbacks": sum(1 for r in mine if r["note"]),
             "seconds": statistics.mean(float(r["solve_seconds"]) for r in mine),
             "max_seconds": max(float(r["solve_seconds"]) for r in mine),
         }
@@ -126,11 +134,16 @@ def policy_table(rows: list[dict]) -> tuple[list[str], dict[str, dict]]:
         "generator's ground truth (the policies never see it). replan by cpsat ran on seeds "
         f"{', '.join(map(str, common)) or 'none'} only (2 s per event and budget on a 2-core "
         "machine); rows marked (cpsat seeds) compare every policy on those.", "",
-        "A policy finds no placement after an event when the cluster lacks room for every "
-        "replica (a failure or an arrival on a packed cluster; capacity is never relaxed); the "
-        "cluster then keeps its previous placement. Degradation means are therefore over the "
-        "events that every compared policy placed (column 'same events'); moves are totals over "
-        "all events.", "",
+        "The generator keeps every trace placeable in aggregate (after each event the models "
+        "that can only run on a set of types ask for at most 85% of those types' ready "
+        "machines; placement/synthetic/trace_generator.py). online-greedy keeps every replica "
+        "where it runs; when the room a new replica needs is scattered it lets local search make "
+        "room with 1, 2, 4, ... moves (column 'fallbacks' counts those events for it, and the "
+        "events where replan or resolve fell back to online-greedy). A policy that still finds "
+        "no placement keeps the previous one; degradation means are over the events that every "
+        "compared policy placed (column 'same events'); moves are totals over all events. "
+        "`-pX`: replan with a move penalty X (a move is made only when it lowers the mean "
+        "degradation by more than X).", "",
         "| policy | events placed | same events | mean true degradation | mean predicted "
         "degradation | counted moves (total) | forced moves | fallbacks | solve s mean / max |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -162,15 +175,16 @@ def _target_rows(figures: dict[str, dict], suffix: str) -> list[str]:
              "counted moves.", "",
              "| replan | gap closed | counted moves / resolve's | target met |",
              "|---|---|---|---|"]
-    for name in (f"replan-{s}-{k}{suffix}" for s in ("ls", "cpsat") for k in BUDGETS):
-        if name not in figures:
-            continue
+    names = [n for n in figures if n.startswith("replan-") and n.endswith(suffix)
+             and (suffix or "(cpsat seeds)" not in n)]
+    for name in names:
         f = figures[name]
         closed = (base["true"] - f["true"]) / gap if gap > 0 else float("nan")
         share = f["moves"] / best["moves"] if best["moves"] else float("nan")
         met = "yes" if closed >= 0.7 and share <= 0.25 else "no"
+        two = name.removesuffix(suffix).split("-")[2] == "2"
         lines.append(f"| {name} | {closed:.0%} | {share:.0%} | "
-                     f"{met if name.removesuffix(suffix).endswith('-2') else '(not the target)'} |")
+                     f"{met if two else '(not the target)'} |")
     return lines
 
 

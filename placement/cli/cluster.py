@@ -12,6 +12,7 @@ placement simulate TRACE --policies online-greedy,replan,resolve [--max-moves K]
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -136,6 +137,10 @@ def simulate_command(
                                           "resolve")] = "online-greedy,replan,resolve",
     max_moves: Annotated[int | None, typer.Option(
         "--max-moves", min=0, max=1_000_000, help="replan's counted moves per event")] = None,
+    move_penalty: Annotated[float | None, typer.Option(
+        "--move-penalty", min=0.0, max=1e6,
+        help="replan's cost of a counted move, in objective units (default: the instance's): "
+             "replan moves only when a move gains more")] = None,
     truth: Annotated[Path | None, typer.Option(help="ground truth (generate-trace --truth) for "
                                                "true figures")] = None,
     solver: Annotated[str, typer.Option(help="replan's and resolve's solver")] = "local-search",
@@ -174,8 +179,10 @@ def simulate_command(
     check_outputs([("-o", folder / f) for f in files], inputs=[trace, truth])
     loaded = load_trace(trace)
     hidden = load_truth(truth, loaded.instance)
+    if move_penalty is not None and not math.isfinite(move_penalty):
+        raise InputError("--move-penalty", [("$", "expected a finite number >= 0")])
     chosen = {n: make_policy(n, solver=solver, max_moves=max_moves, time_limit=seconds,
-                             seed=seed) for n in names}
+                             seed=seed, move_penalty=move_penalty) for n in names}
 
     def progress(name: str, done: int, total: int) -> None:
         if done == total or done % 10 == 0:
@@ -188,7 +195,8 @@ def simulate_command(
     write_text_atomic(folder / "events.csv", rows_csv(rows))
     title = f"simulate {trace.name}: {', '.join(names)}"
     if max_moves is not None:
-        title += f" (replan: {solver}, --max-moves {max_moves})"
+        title += f" (replan: {solver}, --max-moves {max_moves}" + (
+            f", --move-penalty {move_penalty:g})" if move_penalty is not None else ")")
     write_text_atomic(folder / "report.md", report_markdown(title, rows, list(plots)))
     err.print(f"wrote {folder}/events.csv, report.md and {len(plots)} plots", highlight=False)
 

@@ -7,7 +7,10 @@ definition, :mod:`placement.cluster.moves`). It never reads a ground truth.
 
 * ``online-greedy`` (the seed paper's online scheduler): the interference-aware greedy with
   every replica of ``current`` kept where it runs; only new replicas, those of a down machine
-  and those that no longer fit there are placed.
+  and those that no longer fit there are placed. When no machine can seat a replica as things
+  stand (room is there, but scattered), it makes room as a scheduler with preemption would:
+  local search under a move budget of 1, 2, 4, ... (:data:`ROOM_BUDGETS`), the first that
+  places everything, said in ``info.fallback``.
 * ``replan``: a solver of the user's choice under ``limits.max_moves = K``.
 * ``resolve``: the same solver from the current placement, moves unlimited.
 
@@ -28,14 +31,21 @@ from placement.formats.trace import Event
 
 Policy = Callable[[ClusterState, Event | None], Solution]
 POLICIES = ("online-greedy", "replan", "resolve")
+#: Move budgets ``online-greedy`` tries in turn when the pinned greedy cannot seat a replica.
+ROOM_BUDGETS = (1, 2, 4, 8, 16)
 
 
-def _with_budget(instance: Instance, max_moves: int | None) -> Instance:
+def _with_budget(instance: Instance, max_moves: int | None,
+                 move_penalty: float | None = None) -> Instance:
+    """``instance`` under the policy's move budget (None: unlimited) and, when given, its move
+    penalty (else the instance's own)."""
     data = instance.dump()
     limits = data.setdefault("limits", {})
     limits.pop("max_moves", None)
     if max_moves is not None:
         limits["max_moves"] = int(max_moves)
+    if move_penalty is not None:
+        data.setdefault("objective", {})["move_penalty"] = float(move_penalty)
     return Instance.model_validate(data)
 
 
@@ -43,17 +53,32 @@ def online_greedy(*, time_limit: float = 10.0, seed: int = 0) -> Policy:
     """The seed paper's online scheduler (module docstring)."""
 
     def policy(state: ClusterState, event: Event | None) -> Solution:
-        return solve(_with_budget(state.instance, None), "greedy", time_limit=time_limit,
-                     seed=seed)
+        solution = solve(_with_budget(state.instance, None), "greedy", time_limit=time_limit,
+                         seed=seed)
+        if solution.status in ("optimal", "feasible") or not state.instance.current:
+            return solution
+        spent = solution.solve_seconds
+        for budget in ROOM_BUDGETS:
+            room = solve(_with_budget(state.instance, budget), "local-search",
+                         time_limit=time_limit, seed=seed)
+            spent += room.solve_seconds
+            if room.status in ("optimal", "feasible"):
+                room.solve_seconds = round(spent, 6)
+                room.info["fallback"] = (f"greedy could not seat every replica where things "
+                                         f"run; local search made room within {budget} moves")
+                return room
+        solution.solve_seconds = round(spent, 6)
+        return solution
 
     return policy
 
 
-def _solver_policy(solver: str, max_moves: int | None, time_limit: float, seed: int) -> Policy:
+def _solver_policy(solver: str, max_moves: int | None, time_limit: float, seed: int,
+                   move_penalty: float | None = None) -> Policy:
     fallback = online_greedy(time_limit=time_limit, seed=seed)
 
     def policy(state: ClusterState, event: Event | None) -> Solution:
-        solution = solve(_with_budget(state.instance, max_moves), solver,
+        solution = solve(_with_budget(state.instance, max_moves, move_penalty), solver,
                          time_limit=time_limit, seed=seed)
         if solution.status in ("optimal", "feasible"):
             return solution
@@ -66,9 +91,12 @@ def _solver_policy(solver: str, max_moves: int | None, time_limit: float, seed: 
     return policy
 
 
-def replan(solver: str, max_moves: int, *, time_limit: float = 10.0, seed: int = 0) -> Policy:
-    """``solver`` under at most ``max_moves`` counted moves per event."""
-    return _solver_policy(solver, max_moves, time_limit, seed)
+def replan(solver: str, max_moves: int, *, time_limit: float = 10.0, seed: int = 0,
+           move_penalty: float | None = None) -> Policy:
+    """``solver`` under at most ``max_moves`` counted moves per event; with ``move_penalty``
+    each counted move costs that much of the objective (SPEC section 9), so a move is made only
+    when it gains more than that (None: the instance's own penalty)."""
+    return _solver_policy(solver, max_moves, time_limit, seed, move_penalty)
 
 
 def resolve(solver: str, *, time_limit: float = 10.0, seed: int = 0) -> Policy:
@@ -77,15 +105,17 @@ def resolve(solver: str, *, time_limit: float = 10.0, seed: int = 0) -> Policy:
 
 
 def make_policy(
-    name: str, *, solver: str, max_moves: int | None, time_limit: float, seed: int
+    name: str, *, solver: str, max_moves: int | None, time_limit: float, seed: int,
+    move_penalty: float | None = None,
 ) -> Policy:
-    """The policy a ``--policies`` name stands for."""
+    """The policy a ``--policies`` name stands for (``move_penalty``: replan's)."""
     if name == "online-greedy":
         return online_greedy(time_limit=time_limit, seed=seed)
     if name == "replan":
         if max_moves is None:
             raise ValueError("replan needs a move budget (--max-moves K)")
-        return replan(solver, max_moves, time_limit=time_limit, seed=seed)
+        return replan(solver, max_moves, time_limit=time_limit, seed=seed,
+                      move_penalty=move_penalty)
     if name == "resolve":
         return resolve(solver, time_limit=time_limit, seed=seed)
     raise ValueError(f"unknown policy {name!r}; expected one of {', '.join(POLICIES)}")

@@ -33,6 +33,13 @@ from placement.synthetic.truth import GroundTruth
 EVENT_WEIGHTS = {"arrive": 0.175, "depart": 0.175, "scale": 0.2, "load": 0.25, "down": 0.1,
                  "up": 0.1}
 LOAD_FACTORS = (0.6, 1.6)  # a load event's factor is drawn uniformly here (then capped to fit)
+#: The most of the ready machines' capacity (every resource, summed) the running models may
+#: request after an event. Above it a drawn arrival, scale-up, load rise or failure is replaced
+#: by an event that keeps the cluster placeable (a departure, a smaller change, a load drop):
+#: a trace whose cluster cannot hold its replicas measures the shortage, not the policies.
+#: Packing is not checked (it is NP-hard and depends on the policy), so a policy may still meet
+#: an event it cannot place; the headroom makes that rare.
+CEILING = 0.85
 MEAN_GAP = 1.0  # mean time between events (exponential gaps)
 # Stream ids of this module's draws (the pool instance uses generate's own streams).
 _KINDS, _DETAILS, _TIMES = 200, 201, 202
@@ -44,6 +51,76 @@ class _Running:
 
     models: dict[str, int]  # active model -> replicas
     down: set[str] = field(default_factory=set)
+    factor: dict[str, float] = field(default_factory=dict)  # load factor of a model (1 if none)
+
+
+class _Headroom:
+    """The check behind :data:`CEILING`, Hall's condition on aggregates: for every set ``S`` of
+    machine types, the models that can only run on types in ``S`` (a type counts for a model
+    when it has the model's latency and one replica, at its load, fits a machine of it) request
+    at most ``CEILING`` of the ready machines of ``S`` (every resource), and have no more
+    replicas than those machines hold (one replica of a model per machine;
+    ``max_models_per_machine`` each)."""
+
+    def __init__(self, pool) -> None:
+        self.requests = {m.name: dict(m.requests) for m in pool.models}
+        self.latency_types = {m.name: tuple(m.latency_ms) for m in pool.models}
+        self.type_capacity = {t.name: dict(t.capacity) for t in pool.machine_types}
+        self.machines = [(r.id, r.type, dict(r.capacity)) for r in pool.machine_records()]
+        self.slots = pool.limits.max_models_per_machine
+        names = sorted({t for _, t, _ in self.machines})
+        # every subset of types for a few types; beyond, each type alone and all together
+        if len(names) <= 8:
+            self.type_sets = [frozenset(n for b, n in enumerate(names) if mask >> b & 1)
+                              for mask in range(1, 1 << len(names))]
+        else:
+            self.type_sets = [frozenset([n]) for n in names] + [frozenset(names)]
+
+    def fits(self, running: _Running, change: dict[str, tuple[int, float]] | None = None,
+             down: set[str] | None = None) -> bool:
+        """Whether the cluster keeps its headroom once ``change`` (model -> (replicas,
+        factor)) applies and ``down`` (default: the machines down now) are down."""
+        change = change or {}
+        down = running.down if down is None else down
+        plan = {name: (running.models[name], running.factor.get(name, 1.0))
+                for name in running.models}
+        plan.update(change)
+        hosts = {name: self.hosts(name, factor) for name, (_count, factor) in plan.items()}
+        if not all(hosts.values()):
+            return False  # a replica too large for every machine
+        for types in self.type_sets:
+            supply: dict[str, float] = {}
+            machines = 0
+            for mid, mtype, capacity in self.machines:
+                if mid in down or mtype not in types:
+                    continue
+                machines += 1
+                for k, v in capacity.items():
+                    supply[k] = supply.get(k, 0.0) + v
+            demand: dict[str, float] = {}
+            replicas = 0
+            for name, (count, factor) in plan.items():
+                if not hosts[name] <= types:
+                    continue
+                if hosts[name] == types and count > machines:
+                    return False  # more replicas than machines to spread them on
+                replicas += count
+                for k, v in self.requests[name].items():
+                    demand[k] = demand.get(k, 0.0) + count * factor * v
+            if self.slots is not None and (
+                    replicas > self.slots * machines):
+                return False
+            if any(v > CEILING * supply.get(k, 0.0) + 1e-9 for k, v in demand.items()):
+                return False
+        return True
+
+    def hosts(self, name: str, factor: float) -> frozenset[str]:
+        """The types whose machines can hold one replica of ``name`` at load ``factor``."""
+        return frozenset(
+            t for t in self.latency_types[name]
+            if all(v * factor <= self.type_capacity[t].get(k, 0.0) + 1e-9
+                   for k, v in self.requests[name].items())
+        )
 
 
 def generate_trace(
@@ -158,6 +235,7 @@ def _draw_events(
     for _, t in machines:
         per_type[t] = per_type.get(t, 0) + 1
     running = _Running({n: models[n].replicas for n in start})
+    headroom = _Headroom(pool)
     pending = iter(arriving)
     inter = pool.dump()["interference"]
     at, out = 0.0, []
@@ -165,47 +243,75 @@ def _draw_events(
         at = round(at + float(times.exponential(MEAN_GAP)), 3)
         active = sorted(running.models)
         if kind == "arrive":
-            entry = next(pending)
-            name = entry["name"]
-            extra = _entries_among(inter, set(running.models) | {name}, name)
-            running.models[name] = entry["replicas"]
-            out.append({"at": at, "arrive": entry, "interference": extra})
-        elif kind == "depart":
+            entry = next(pending, None)
+            if entry is not None and headroom.fits(
+                    running, {entry["name"]: (entry["replicas"], 1.0)}):
+                name = entry["name"]
+                extra = _entries_among(inter, set(running.models) | {name}, name)
+                running.models[name] = entry["replicas"]
+                out.append({"at": at, "arrive": entry, "interference": extra})
+                continue
+            kind = "depart" if len(active) > 2 else "load"  # no room: one leaves instead
+        if kind == "depart":
             name = active[int(rng.integers(len(active)))]
             del running.models[name]
+            running.factor.pop(name, None)
             out.append({"at": at, "depart": name})
-        elif kind == "down":
+            continue
+        if kind == "down":
             ready = [mid for mid, _ in machines if mid not in running.down]
             mid = ready[int(rng.integers(len(ready)))]
-            running.down.add(mid)
-            out.append({"at": at, "down": mid})
-        elif kind == "up":
+            if headroom.fits(running, down=running.down | {mid}):
+                running.down.add(mid)
+                out.append({"at": at, "down": mid})
+                continue
+            kind = "load"  # the others could not hold the load
+        if kind == "up":
             down = sorted(running.down)
-            mid = down[int(rng.integers(len(down)))]
-            running.down.discard(mid)
-            out.append({"at": at, "up": mid})
-        else:
-            name = active[int(rng.integers(len(active)))]
-            model = models[name]
-            hostable = sum(per_type.get(t, 0) for t in model.latency_ms) - max_down
-            now = running.models[name]
-            choices = [r for r in (now - 2, now - 1, now + 1, now + 2) if 1 <= r <= hostable]
-            if kind == "scale" and choices:
-                replicas = int(choices[int(rng.integers(len(choices)))])
-                running.models[name] = replicas
-                out.append({"at": at, "scale": {"model": name, "replicas": replicas}})
-            else:  # a load change (also when the model cannot scale)
-                fit = max(
-                    min(
-                        (capacity[t].get(k, 0.0) / v for k, v in model.requests.items() if v > 0),
-                        default=math.inf,
-                    )
-                    for t in model.latency_ms
-                )
-                factor = float(rng.uniform(*LOAD_FACTORS))
-                factor = round(min(factor, 0.8 * fit), 3)
-                out.append({"at": at, "load": {"model": name, "factor": factor}})
+            if down:
+                mid = down[int(rng.integers(len(down)))]
+                running.down.discard(mid)
+                out.append({"at": at, "up": mid})
+                continue
+            kind = "load"  # a failure drawn earlier was replaced: nothing to recover
+        name = active[int(rng.integers(len(active)))]
+        model = models[name]
+        hostable = sum(per_type.get(t, 0) for t in model.latency_ms) - max_down
+        now = running.models[name]
+        factor_now = running.factor.get(name, 1.0)
+        choices = [r for r in (now - 2, now - 1, now + 1, now + 2)
+                   if 1 <= r <= hostable and headroom.fits(running, {name: (r, factor_now)})]
+        if kind == "scale" and choices:
+            replicas = int(choices[int(rng.integers(len(choices)))])
+            running.models[name] = replicas
+            out.append({"at": at, "scale": {"model": name, "replicas": replicas}})
+            continue
+        # a load change (also when the model cannot scale): capped so one replica fits a
+        # machine and the cluster keeps its headroom
+        fit = max(
+            min(
+                (capacity[t].get(k, 0.0) / v for k, v in model.requests.items() if v > 0),
+                default=math.inf,
+            )
+            for t in model.latency_ms
+        )
+        factor = min(float(rng.uniform(*LOAD_FACTORS)), 0.8 * fit)
+        factor = round(_room_for(headroom, running, name, now, factor), 3)
+        running.factor[name] = factor
+        out.append({"at": at, "load": {"model": name, "factor": factor}})
     return out
+
+
+def _room_for(headroom: _Headroom, running: _Running, name: str, replicas: int,
+              factor: float) -> float:
+    """``factor``, lowered (halving the excess, down to the lowest factor drawn) until the
+    cluster keeps its headroom; the lowest when even that does not."""
+    low = LOAD_FACTORS[0]
+    for _ in range(20):
+        if factor <= low or headroom.fits(running, {name: (replicas, factor)}):
+            return max(factor, min(low, factor))
+        factor = low + (factor - low) / 2.0
+    return low
 
 
 def _entries_among(inter: dict[str, Any], names: set[str], involving: str | None) -> dict:
