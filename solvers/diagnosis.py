@@ -49,7 +49,25 @@ def hosting_machines(problem: Problem) -> np.ndarray:
         may = may.copy()
         may[models[stay], machines[stay]] = True
     fits = tables.fits(0.0, problem.requests[:, None, :], tables.capacity[None, :, :])
+    spreading = tables.spread_key >= 0
+    if spreading.any():  # a machine without the model's spread label cannot host it
+        may = may.copy()
+        may[spreading] &= tables.spread_label[tables.spread_key[spreading]] >= 0
     return may & fits & (tables.limit > 0)[None, :]
+
+
+def spread_short(problem: Problem, hosting: np.ndarray) -> list[tuple[int, int]]:
+    """(model, distinct values) for every model with a ``spread`` key whose replicas outnumber
+    the distinct values of that label among the machines that may host it (one replica a
+    value)."""
+    tables = problem.filter_tables
+    out = []
+    for m in np.flatnonzero(tables.spread_key >= 0).tolist():
+        labels = tables.spread_label[tables.spread_key[m], hosting[m]]
+        values = int(np.unique(labels[labels >= 0]).size)
+        if problem.replicas_per_model[m] > values:
+            out.append((m, values))
+    return out
 
 
 def machine_slots(
@@ -216,6 +234,12 @@ def diagnose(problem: Problem) -> list[str]:
                 f"model {name} misses its SLO even alone: best solo latency {best:g} ms > "
                 f"slo_ms {problem.slo[m]:g}"
             )
+    for m, values in spread_short(problem, hosting):
+        reasons.append(
+            f"model {names[m]} asks for {count[m]} replicas on machines with distinct values of "
+            f"its spread label, but the machines that may host it carry {values} distinct "
+            f"value{'s' if values != 1 else ''}"
+        )
     reasons += [_group_message(problem, g, hosting) for g in crowded_groups(problem, hosting)]
     limit = problem.max_per_machine
     if limit is not None and problem.n_replicas > limit * problem.n_machines:

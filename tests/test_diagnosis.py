@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from placement.api import solve
 from placement.compile import compile_problem
 from placement.formats.instance import Instance
 from solvers import registry
@@ -103,3 +104,27 @@ def test_solvers_report_the_group() -> None:
         assert result.status in (Status.UNKNOWN, Status.INFEASIBLE), name
         assert any("compete for too few machines" in r for r in result.info["diagnosis"]), name
         assert np.all(result.assignment is None)
+
+
+def test_spread_with_too_few_label_values_names_the_model():
+    instance = Instance.model_validate({
+        "machine_types": [{"name": "t", "capacity": {"cpu": 8}}],
+        "machines": [{"type": "t", "id": "m0", "labels": {"zone": "a"}},
+                     {"type": "t", "id": "m1", "labels": {"zone": "a"}},
+                     {"type": "t", "id": "m2", "labels": {"zone": "b"}},
+                     {"type": "t", "id": "m3"}],
+        "models": [{"name": "x", "requests": {"cpu": 2}, "slo_ms": 50, "latency_ms": {"t": 9},
+                    "replicas": 3, "spread": "zone"},
+                   {"name": "y", "requests": {"cpu": 2}, "slo_ms": 50, "latency_ms": {"t": 9}}],
+        "interference": {"missing": 1.2, "pairwise": []},
+    })
+    problem = compile_problem(instance)
+    # m3 has no zone label: it cannot host x, so x has 3 machines but 2 zones
+    assert hosting_machines(problem)[problem.model_names.index("x")].sum() == 3
+    reasons = diagnose(problem)
+    assert any(r.startswith("model x asks for 3 replicas") and "2 distinct values" in r
+               for r in reasons), reasons
+    for solver in ("cpsat", "greedy"):
+        solution = solve(instance, solver, time_limit=5)
+        assert solution.status in ("infeasible", "unknown")
+        assert "model x asks for 3 replicas" in solution.diagnosis[0]
