@@ -10,8 +10,9 @@ n_sets=200, seed=s)`` (every pair plus 200 sets), then
   capacity-feasible configuration of >= 3 models, the ones that reach the predictor):
   ``before``, the one-query path (``SlowdownPredictor.predict_slowdown`` in a loop, on a
   sample of ``--sample`` queries), and ``after``, the batched path
-  (``predict_slowdown_many`` on all of them), each on a fresh predictor (empty cache); the
-  two must give the same floats on the sample (checked, reported);
+  (``predict_slowdown_many`` on all of them), and ``sets``, the set path
+  (``predict_sets`` on their distinct sets, what the exact enumeration asks), each on a fresh
+  predictor (empty cache); all must give the same floats (checked, reported);
 * ``cpsat --predictor`` within ``--time-limit`` s: status (optimal = proved under the
   predictor), gap, columns, seconds; beside it ``cpsat`` on the instance's pairs.
 
@@ -21,6 +22,7 @@ Writes benchmarks/results/predictor/exact.md.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -75,14 +77,26 @@ def one(job: tuple[int, argparse.Namespace]) -> dict:
     together = batched.predict_slowdown_many(queries)
     after = len(queries) / (time.perf_counter() - started)
     check = predictor.with_catalog(instance).predict_slowdown_many(sample)
+    # the set path (what the exact enumeration asks since it costs whole configurations)
+    groups = list(dict.fromkeys((m, c | {t}) for t, c, m in queries))
+    by_sets = predictor.with_catalog(instance)
+    started = time.perf_counter()
+    answers = by_sets.predict_sets(groups)
+    sets_rate = len(queries) / (time.perf_counter() - started)
+    answer = dict(zip(groups, answers, strict=True))
+    from_sets = np.array([answer[(m, c | {t})][t] for t, c, m in queries])
     row.update({
         "queries": len(queries), "one_query_per_s": round(before),
-        "batched_per_s": round(after), "speedup": round(after / before, 1),
-        "same_floats": bool(np.array_equal(singles, check)),
+        "batched_per_s": round(after), "sets_per_s": round(sets_rate),
+        "speedup": round(after / before, 1),
+        "same_floats": bool(np.array_equal(singles, check)
+                            and np.array_equal(from_sets, together)),
         "batch_in_range": bool(np.all(together >= 1.0)),
     })
+    load = os.getloadavg()[0]
     sol = solve(instance, "cpsat", predictor=predictor, time_limit=args.time_limit, seed=0)
     row.update({
+        "load": round(load, 1),
         "cpsat_predictor": sol.status, "gap": None if sol.gap is None else round(sol.gap, 6),
         "columns": sol.info.get("columns"), "route": sol.info.get("route"),
         "seconds": round(sol.solve_seconds, 1),
@@ -115,8 +129,11 @@ def report(rows: list[dict], args: argparse.Namespace) -> str:
         f"one query at a time (`predict_slowdown` in a loop, the path before the batch work) "
         f"**{med('one_query_per_s'):.0f}/s**; batched (`predict_slowdown_many`, what "
         f"`Problem.prefetch` calls) **{med('batched_per_s'):.0f}/s** "
-        f"(x{med('speedup'):.1f}). Same floats on every sample: "
-        f"{all(r['same_floats'] for r in rows)}.",
+        f"(x{med('speedup'):.1f}); by whole sets (`predict_sets`, what the exact enumeration "
+        f"asks through `Problem.set_slowdowns`) **{med('sets_per_s'):.0f}/s**. Same floats "
+        f"on every sample and query: {all(r['same_floats'] for r in rows)}.",
+        f"- Load average (1 min) beside each solve: median {med('load'):.1f} "
+        f"(2 cores).",
         f"- Fit (defaults, quantile models included): median {med('fit_s'):.1f} s.",
         "",
         "Per seed:",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from placement.formats.instance import Instance
@@ -58,7 +60,7 @@ def compile_problem(
             models[target], frozenset(models[c] for c in co_runners), types[machine_type]
         )
 
-    batch = None
+    batch = sets = None
     if isinstance(source, Interference) and source.predictor is not None:
         # a learned predictor answers thousands of sets in one inference much faster than one
         # by one; measured data gains nothing from batching
@@ -66,6 +68,15 @@ def compile_problem(
             return source.slowdown_many(
                 [(models[i], frozenset(models[c] for c in co), types[t]) for i, co, t in keys]
             )
+
+        # whole configurations (an exact enumeration's columns): one name conversion per set
+        # instead of one per member
+        def sets(machine_type: int, groups: Sequence[tuple[int, ...]]) -> list[list[float]]:
+            name = types[machine_type]
+            answers = source.slowdown_sets(
+                [(name, frozenset(models[m] for m in g)) for g in groups]
+            )
+            return [[a[models[m]] for m in g] for g, a in zip(groups, answers, strict=True)]
 
     problem = Problem(
         model_names=tuple(models),
@@ -84,6 +95,7 @@ def compile_problem(
         pair_slowdown=np.ones((T, M, M)),
         slowdown_fn=slowdown,
         slowdown_batch_fn=batch,
+        slowdown_sets_fn=sets,
         objective=instance.objective.minimize,
         slo_mode=instance.objective.slo,
         max_per_machine=instance.limits.max_models_per_machine,

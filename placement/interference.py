@@ -85,6 +85,8 @@ class Interference:
         self.setwise: dict[tuple[str, str, frozenset[str]], float] = {}
         for e in inter.setwise:
             self.setwise[(e.machine_type, e.target, frozenset(e.with_))] = max(1.0, e.slowdown)
+        #: (type, whole set) of every set-wise entry: the set path looks a set up once
+        self.setwise_groups = {(t, w | {target}) for t, target, w in self.setwise}
 
     def pair(self, target: str, other: str, machine_type: str) -> float:
         value = self.pairwise.get((machine_type, target, other))
@@ -130,6 +132,36 @@ class Interference:
             for i, value in zip(to_predict, values, strict=True):
                 out[i] = max(1.0, float(value))
         return [float(v) for v in out]  # type: ignore[arg-type]
+
+    def slowdown_sets(
+        self, sets: Sequence[tuple[str, frozenset[str]]]
+    ) -> list[dict[str, float]]:
+        """Every member's :meth:`slowdown` in each ``(machine_type, set)`` (member -> value), the
+        same values: sets of >= 3 models go to the predictor in ONE ``predict_sets`` call (the
+        whole set at once; measured set-wise entries still override a member's value), the
+        rest are answered here."""
+        predict_sets = getattr(self.predictor, "predict_sets", None)
+        out: list[dict[str, float] | None] = []
+        to_predict: list[int] = []
+        for i, (machine_type, group) in enumerate(sets):
+            group = frozenset(group)
+            if callable(predict_sets) and len(group) >= 3:
+                to_predict.append(i)
+                out.append(None)
+            else:
+                out.append({m: self.slowdown(m, group - {m}, machine_type) for m in group})
+        if to_predict:
+            asked = [(sets[i][0], frozenset(sets[i][1])) for i in to_predict]
+            answers = predict_sets(asked)  # type: ignore[misc]
+            for i, (machine_type, group), answer in zip(to_predict, asked, answers, strict=True):
+                values = {m: max(1.0, float(answer[m])) for m in group}
+                if (machine_type, group) in self.setwise_groups:
+                    for m in group:
+                        exact = self.setwise.get((machine_type, m, group - {m}))
+                        if exact is not None:
+                            values[m] = exact
+                out[i] = values
+        return out  # type: ignore[return-value]
 
     def slowdown(self, target: str, co_runners: frozenset[str], machine_type: str) -> float:
         if not co_runners:

@@ -73,6 +73,7 @@ class GoalProblem(Protocol):
     weight: np.ndarray  # [M]
     cost: np.ndarray  # [T]
     slowdown_batch_fn: object
+    slowdown_sets_fn: object
 
     @property
     def n_types(self) -> int: ...
@@ -82,6 +83,9 @@ class GoalProblem(Protocol):
     def machines_per_type(self) -> np.ndarray: ...
     def slowdown(self, target: int, co_runners: Iterable[int], machine_type: int) -> float: ...
     def prefetch(self, queries: Iterable[tuple[int, Iterable[int], int]]) -> int: ...
+    def set_slowdowns(
+        self, machine_type: int, sets: Sequence[tuple[int, ...]]
+    ) -> list[list[float]]: ...
 
 
 # ---------------------------------------------------------------------------- comparison
@@ -146,13 +150,15 @@ def _figures(
     machine_type: int,
     weights: np.ndarray,
     stop_at_violation: bool,
+    known: Sequence[float] | None = None,
 ) -> MachineFigures | None:
     """The one computation behind :func:`machine_figures` and :func:`configuration_figures`;
     None when ``stop_at_violation`` and a member misses its SLO (the slowdown function may be
-    slow, a learned predictor even more so: the rest is not asked)."""
+    slow, a learned predictor even more so: the rest is not asked). ``known``: the members'
+    slowdowns already asked (:meth:`~solvers.problem.Problem.set_slowdowns`), in order."""
     if not ordered:
         return EMPTY_FIGURES
-    members = frozenset(ordered)
+    members = frozenset(ordered) if known is None else frozenset()
     t = int(machine_type)
     slowdowns = []
     latencies = []
@@ -161,8 +167,8 @@ def _figures(
     wlat = 0.0
     worst = 0.0
     violations = 0
-    for m in ordered:
-        s = problem.slowdown(m, members - {m}, t)
+    for i, m in enumerate(ordered):
+        s = problem.slowdown(m, members - {m}, t) if known is None else known[i]
         solo = float(problem.solo_latency[m, t])
         latency = solo * s
         ok = latency <= problem.slo[m] + TOLERANCE
@@ -227,7 +233,11 @@ def configuration_figures(
         weights = mean_weights(problem).weights
     t = int(machine_type)
     ordered = [tuple(sorted({int(m) for m in ms})) for ms in configurations]
-    if problem.slowdown_batch_fn is not None:
+    known: list[list[float]] | None = None
+    if problem.slowdown_sets_fn is not None:
+        # whole sets in one call: no per-member keys built, asked or cached on the way
+        known = problem.set_slowdowns(t, ordered)
+    elif problem.slowdown_batch_fn is not None:
         problem.prefetch(
             (m, frozenset(ms) - {m}, t) for ms in ordered if len(ms) >= 2 for m in ms
         )
@@ -237,7 +247,8 @@ def configuration_figures(
     wdeg, wlat, worst = np.zeros(C), np.zeros(C), np.zeros(C)
     violations = np.zeros(C, dtype=np.int64)
     for c, ms in enumerate(ordered):
-        figures = _figures(problem, ms, t, weights, stop_at_violation=hard)
+        figures = _figures(problem, ms, t, weights, stop_at_violation=hard,
+                           known=None if known is None else known[c])
         if figures is None:
             continue
         usable[c] = True

@@ -40,6 +40,7 @@ __all__ = [
     "SlowdownBatchFn",
     "SlowdownFn",
     "SlowdownKey",
+    "SlowdownSetsFn",
     "SlowdownStructure",
 ]
 
@@ -51,6 +52,10 @@ SlowdownKey = tuple[int, frozenset[int], int]
 #: Many ``slowdown_fn`` questions answered in one call (same values, same order), e.g. one
 #: learned-predictor inference for thousands of co-location sets instead of one each.
 SlowdownBatchFn = Callable[[list[SlowdownKey]], Sequence[float]]
+#: Every member's slowdown in each of many sets of one machine type: ``fn(t, sets)`` with each
+#: set a sorted tuple of models gives, per set, ``slowdown_fn(m, set - {m}, t)`` for each member
+#: ``m`` in the set's order (an exact enumeration costs whole configurations).
+SlowdownSetsFn = Callable[[int, Sequence[tuple[int, ...]]], Sequence[Sequence[float]]]
 
 @dataclass(frozen=True)
 class SlowdownStructure:
@@ -221,6 +226,7 @@ class Problem:
     name: str = "instance"
     structure: SlowdownStructure | None = None  # None: nothing known (e.g. a learned predictor)
     slowdown_batch_fn: SlowdownBatchFn | None = None  # optional: slowdown_fn for many at once
+    slowdown_sets_fn: SlowdownSetsFn | None = None  # optional: whole sets at once
     move_penalty: float = 0.0  # added to the objective per counted move (SPEC section 9)
     current: np.ndarray | None = None  # [R] machine index each replica runs on now, -1 if new
     max_moves: int | None = None  # at most this many counted moves (SPEC section 9)
@@ -319,6 +325,27 @@ class Problem:
         for key, value in zip(keys, values, strict=True):
             cache[key] = max(1.0, float(value))
         return len(keys)
+
+    def set_slowdowns(
+        self, machine_type: int, sets: Sequence[tuple[int, ...]]
+    ) -> list[list[float]]:
+        """Per set (a sorted tuple of distinct models), each member's :meth:`slowdown` in it, in
+        the set's order: through ``slowdown_sets_fn`` in one call when there is one (the values
+        are not cached here: the source caches per set), else :meth:`slowdown` per member."""
+        t = int(machine_type)
+        if self.slowdown_sets_fn is None:
+            out = []
+            for group in sets:
+                members = frozenset(group)
+                out.append([self.slowdown(m, members - {m}, t) for m in group])
+            return out
+        answers = self.slowdown_sets_fn(t, sets)
+        if len(answers) != len(sets):
+            raise ValueError(f"slowdown_sets_fn gave {len(answers)} answers for {len(sets)} sets")
+        return [
+            [1.0] * len(group) if len(group) < 2 else [max(1.0, float(v)) for v in values]
+            for group, values in zip(sets, answers, strict=True)
+        ]
 
     def fits(self, models: Iterable[int], machine_type: int) -> bool:
         """Distinct ``models`` may share one machine of ``machine_type`` (no override of its

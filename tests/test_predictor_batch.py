@@ -167,15 +167,60 @@ def test_batched_equals_one_query_for_every_kind(world, kind):
 
 def test_enumeration_costs_with_the_batch_path_equal_the_one_query_path(fitted, world):
     instance, _, _ = world
+    by_sets = compile_problem(instance, predictor=fitted.with_catalog(instance))
     batched = compile_problem(instance, predictor=fitted.with_catalog(instance))
+    batched.slowdown_sets_fn = None  # per-member queries, prefetched in one batch
     single = compile_problem(instance, predictor=fitted.with_catalog(instance))
-    single.slowdown_batch_fn = None
-    a = enumerate_configurations(batched, deadline=math.inf)
-    b = enumerate_configurations(single, deadline=math.inf)
-    assert a is not None and b is not None and len(a) == len(b) > 0
-    assert a.members == b.members and a.types == b.types
-    assert a.weighted_degradation == b.weighted_degradation
-    assert a.max_degradation == b.max_degradation
+    single.slowdown_batch_fn = single.slowdown_sets_fn = None  # one query at a time
+    assert by_sets.slowdown_sets_fn is not None
+    a = enumerate_configurations(by_sets, deadline=math.inf)
+    b = enumerate_configurations(batched, deadline=math.inf)
+    c = enumerate_configurations(single, deadline=math.inf)
+    assert a is not None and b is not None and c is not None and len(a) == len(c) > 0
+    for other in (b, c):
+        assert a.members == other.members and a.types == other.types
+        assert a.weighted_degradation == other.weighted_degradation
+        assert a.weighted_added_latency == other.weighted_added_latency
+        assert a.max_degradation == other.max_degradation
+        assert a.slo_violations == other.slo_violations
+
+
+@pytest.mark.parametrize("quantile", [None, 0.9])
+def test_set_answers_equal_one_query_answers_within_a_small_cache(fitted, world, quantile):
+    instance, _, _ = world
+    small = SlowdownPredictor("gbt-pairs", params=FAST, max_cached_sets=8)
+    small.builder, small.estimator = fitted.builder, fitted.estimator
+    small.baseline, small.pair_table, small.info = fitted.baseline, fitted.pair_table, fitted.info
+    small.measured_sets = fitted.measured_sets
+    small = small.with_catalog(instance)
+    one = fitted.with_catalog(instance)
+    queries = random_queries(instance, 200, seed=7)
+    sets = [(m, co | {t}) for t, co, m in queries] + [(queries[0][2], frozenset())]
+    answers = small.predict_sets(sets, quantile)
+    assert len(small._cache) <= 8 and len(answers) == len(sets)
+    for (machine_type, group), answer in zip(sets, answers, strict=True):
+        assert set(answer) == set(group)
+        for member, value in answer.items():
+            assert value == one.predict_slowdown(member, group - {member}, machine_type,
+                                                 quantile)
+
+
+def test_set_path_keeps_measured_set_entries(fitted, world):
+    """A set-wise entry of the instance overrides the predictor on the set path too, exactly as
+    the one-query path does."""
+    instance, _, _ = world
+    problem = compile_problem(instance, predictor=fitted.with_catalog(instance))
+    names = list(problem.model_names)
+    group = (0, 1, 2)
+    entry = {"machine_type": problem.type_names[0], "target": names[1],
+             "with": [names[0], names[2]], "slowdown": 7.5}
+    data = instance.model_dump(mode="json", by_alias=True)
+    data["interference"]["setwise"] = [*data["interference"].get("setwise", []), entry]
+    measured = type(instance).model_validate(data)
+    problem = compile_problem(measured, predictor=fitted.with_catalog(measured))
+    (values,) = problem.set_slowdowns(0, [group])
+    assert values[1] == 7.5
+    assert values == [problem.slowdown(m, set(group) - {m}, 0) for m in group]
 
 
 def test_the_set_cache_stays_within_its_bound(fitted, world):

@@ -48,6 +48,12 @@ class SetCache:
         entry = self._entries.get((machine_type, co_runners | {target}, quantile))
         return None if entry is None else entry.get(target)
 
+    def get_set(
+        self, machine_type: str, group: frozenset[str], quantile: float | None
+    ) -> dict[str, float] | None:
+        """Every member's cached slowdown in the set ``group`` (member -> value), or None."""
+        return self._entries.get((machine_type, group, quantile))
+
     def has_set(self, machine_type: str, group: frozenset[str], quantile: float | None) -> bool:
         return (machine_type, group, quantile) in self._entries
 

@@ -281,6 +281,39 @@ class SlowdownPredictor:
                     out[i] = value
         return out
 
+    def predict_sets(
+        self, sets: Sequence[tuple[str, frozenset[str]]], quantile: float | None = None
+    ) -> list[dict[str, float]]:
+        """Every member's slowdown in each ``(machine_type, set)`` (member -> value), the floats
+        :meth:`predict_slowdown` gives for ``(member, set - {member}, machine_type)``: the set
+        path of an exact enumeration, which costs whole sets and so skips building and
+        regrouping one query per member. Sets not cached are predicted as
+        :meth:`predict_slowdown_many` predicts them."""
+        out: list[dict[str, float] | None] = [None] * len(sets)
+        askers: dict[tuple[str, frozenset[str]], list[int]] = {}
+        for i, (machine_type, group) in enumerate(sets):
+            group = frozenset(group)
+            if len(group) < 2:
+                out[i] = dict.fromkeys(group, 1.0)  # alone: 1.0 by definition
+                continue
+            entry = self._cache.get_set(machine_type, group, quantile)
+            if entry is None:
+                askers.setdefault((machine_type, group), []).append(i)
+            else:
+                out[i] = entry
+        missing = list(askers)
+        # as in predict_slowdown_many: a chunk no larger than the cache keeps is read back whole
+        step = max(1, min(self._cache.max_sets - self._cache.max_sets // 4, BATCH_ROWS))
+        for lo in range(0, len(missing), step):
+            chunk = missing[lo : lo + step]
+            self._predict_sets(chunk, quantile)
+            for key in chunk:
+                entry = self._cache.get_set(key[0], key[1], quantile)
+                assert entry is not None  # just stored
+                for i in askers[key]:
+                    out[i] = entry
+        return out  # type: ignore[return-value]
+
     def _predict_sets(
         self, sets: Sequence[tuple[str, frozenset[str]]], quantile: float | None
     ) -> None:

@@ -7,10 +7,21 @@ allows (the whole objective below ~1e12), which keeps the rounding far under
 :data:`~solvers.result.OPTIMALITY_GAP`. The objective itself is always recomputed by the
 evaluator from the assignment.
 
+Workers: the master is solved by ONE CP-SAT worker unless ``threads`` is at least
+:data:`PORTFOLIO_THREADS` (then that many: a portfolio that large runs CP-SAT's diverse
+strategies side by side; not measured here, the machine has 2 cores); ``threads`` always goes
+to the warm start, and ``cp_params={"num_workers": n}`` overrides. Measured on generated 40x12
+masters (10k-66k columns, 2 shared cores at load ~5): one worker proved every stage in 1-11 s,
+where two interleaved workers (the deterministic portfolio, ~14 subsolvers taking turns) proved
+1 of 5 mean-degradation masters in 30 s, 0 of 3 max-degradation ones in 20 s, and two
+free-running workers took 2-4x longer than one. The single worker's LP search is what proves these
+set-partitioning masters (their LP bound is nearly tight); the portfolio divides its time.
+
 Determinism: ``random_seed`` is derived from the seed; with one worker CP-SAT is deterministic,
-with several we set ``interleave_search`` so the workers run interleaved in one deterministic
-schedule. A wall-clock time limit can still cut the search at a different point on a loaded
-machine, so bit-identical answers are guaranteed only for solves that finish before the limit.
+with several (``cp_params``) we set ``interleave_search`` so the workers run interleaved in one
+deterministic schedule. A wall-clock time limit can still cut the search at a different point on
+a loaded machine, so bit-identical answers are guaranteed only for solves that finish before the
+limit.
 """
 
 from __future__ import annotations
@@ -39,8 +50,17 @@ SEED_MODULUS = 2**31
 
 #: Set-partitioning masters have thousands of columns and few rows: CP-SAT's full presolve and
 #: probing spend most of the limit on them for no gain (measured on 40x12: 14 s of presolve,
-#: then 4 s of probing), so presolve is off.
-DEFAULT_PARAMS: dict[str, Any] = {"cp_model_presolve": False}
+#: then 4 s of probing), so presolve is off. The hint (the warm start) is still the first
+#: solution, but the search that tries to complete it is stopped at once
+#: (``hint_conflict_limit: 0``): on a 66k-column master it spent 8 s before the LP search, which
+#: then proved the optimum in a second (measured, one worker, 5 generated 40x12 masters: 2.8-5.8 s
+#: with it where 2.3-11.9 s without; max-degradation masters 5.7 and 8.5 s where 10 and 12 s).
+DEFAULT_PARAMS: dict[str, Any] = {"cp_model_presolve": False, "hint_conflict_limit": 0}
+#: CP-SAT workers on a master below PORTFOLIO_THREADS threads (module docstring: one proves these
+#: masters fastest, measured against two).
+MASTER_WORKERS = 1
+#: From this many threads the master gets them all (CP-SAT's full portfolio).
+PORTFOLIO_THREADS = 8
 
 #: CP-SAT's status in the one vocabulary (MODEL_INVALID: a bug of ours, reported as unknown).
 STATUS: dict[int, Status] = {
@@ -99,10 +119,13 @@ def add_integral_row(
     upper: float,
 ) -> None:
     """``lower <= sum coef x <= upper`` with integer coefficients and bounds."""
+    # LinearExpr.sum / weighted_sum build in C++: Python's sum() of 500k terms took ~1 s
     if np.all(coefs == 1.0):
-        expr = sum(x[c] for c in cols.tolist())
+        expr = cp_model.LinearExpr.sum([x[c] for c in cols.tolist()])
     else:
-        expr = sum(int(v) * x[c] for c, v in zip(cols.tolist(), coefs.tolist(), strict=True))
+        expr = cp_model.LinearExpr.weighted_sum(
+            [x[c] for c in cols.tolist()], [int(v) for v in coefs.tolist()]
+        )
     if lower == upper:
         model.add(expr == int(lower))
     elif math.isinf(lower):
@@ -132,7 +155,10 @@ def add_linear_objective(model: cp_model.CpModel, master: Master, x: list) -> fl
     """Minimize the scaled, floor-rounded costs; the scale."""
     scale = integer_scale(master.cost, master.upper)
     scaled = np.floor(master.cost * scale).astype(np.int64)
-    model.minimize(sum(int(scaled[c]) * x[c] for c in range(len(x)) if scaled[c] != 0))
+    used = np.flatnonzero(scaled)
+    model.minimize(cp_model.LinearExpr.weighted_sum(
+        [x[c] for c in used.tolist()], scaled[used].tolist()
+    ))
     return scale
 
 
@@ -183,8 +209,9 @@ class CpSatBackend:
         else:
             scale = add_max_objective(model, master, x)
         if hint:
-            for c in range(len(x)):
-                model.add_hint(x[c], int(hint.get(c, 0)))
+            # the whole hint in two array copies (add_hint per variable: ~0.3 s at 66k columns)
+            model.proto.solution_hint.vars.extend(v.index for v in x)
+            model.proto.solution_hint.values.extend(int(hint.get(c, 0)) for c in range(len(x)))
 
         solver = cp_model.CpSolver()
         self.configure(solver.parameters, time_limit - (time.perf_counter() - build_start))
@@ -204,15 +231,19 @@ class CpSatBackend:
         return StageOutcome(status, counts, bound, callback.seen, info=info)
 
     def configure(self, params, time_limit: float) -> None:
-        """Time limit (what is left after building), workers, seed, logging, extra params."""
+        """Time limit (what is left after building), workers (:data:`MASTER_WORKERS`, or
+        ``threads`` from :data:`PORTFOLIO_THREADS` on, unless the extra params say), seed,
+        logging, extra params."""
         params.max_time_in_seconds = max(0.05, time_limit)
-        params.num_workers = self.threads
+        params.num_workers = (
+            self.threads if self.threads >= PORTFOLIO_THREADS else MASTER_WORKERS
+        )
         params.random_seed = int(self.seed) % SEED_MODULUS
-        if self.threads > 1:
-            params.interleave_search = True
         params.log_search_progress = self.log
         for key, value in self.params.items():
             setattr(params, key, value)
+        if params.num_workers != 1 and "interleave_search" not in self.params:
+            params.interleave_search = True  # several workers: one deterministic schedule
 
 
 def check_cp_params(params: Mapping[str, Any] | None) -> None:
