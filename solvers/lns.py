@@ -5,17 +5,21 @@
    ``info["first_feasible_seconds"]``.
 2. **Bound and LP-based placement**: the configuration master by column generation
    (``milp`` with ``route="cg"``, its warm start the placement of step 1), for ``bound_share`` of
-   the limit: the proved Lagrangian bound (compiled pricing, Wentges smoothing) and the integer
-   master over the generated columns (price-and-branch, else a dive on the LP), mapped back to
-   an assignment and kept when better than step 1.
+   the time left, ``CG_SHARE`` of it pricing: the proved Lagrangian bound (compiled pricing,
+   Wentges smoothing), the LP rounded (integer parts fixed, the residual master solved exactly)
+   and the integer master over the generated columns from the better start (price-and-branch,
+   else a dive on the LP), mapped back to an assignment and kept when better than step 1. At
+   cluster size the LP is nearly integral: the rounding is what beats local search at the same
+   limit.
 3. **Local search** (its moves and swaps, :class:`solvers.heuristics.local_search.Search`) from
-   the best placement, until a local optimum or the limit.
+   the best placement, until a local optimum or the last ``LNS_SHARE`` of the limit.
 4. **Large-neighbourhood search** until the limit: destroy the contents of a few machines (one
    drawn at random, the others of its type and of any type, seeded), re-solve that sub-problem
    exactly (``milp`` over every configuration of the sub-problem), keep it when the sub-problem's
    value (hence the whole placement's, every goal being a sum or a max over machines) is better.
 
-The bound is step 2's, valid whatever the time limit cut. Deterministic for a seed when no
+A placement step 2's bound proves optimal is returned at once (steps 3 and 4 could not improve
+it). The bound is step 2's, valid whatever the time limit cut. Deterministic for a seed when no
 step is cut by the clock: how far column generation, local search and the LNS rounds get under
 a wall-clock limit is not (``iterations`` fixes the LNS rounds and skips step 3).
 """
@@ -46,7 +50,10 @@ START_SHARE = 0.5
 #: The share of a later starter (when the first found nothing).
 FALLBACK_SHARE = 0.15
 #: Share of the master's time for column generation (the bound) before its integer master.
-CG_SHARE = 0.75
+CG_SHARE = 0.8
+#: Share of the limit kept for LNS rounds: local search after the master stops there even short
+#: of its local optimum.
+LNS_SHARE = 0.1
 
 
 def lns(
@@ -55,7 +62,7 @@ def lns(
     time_limit: float,
     seed: int = 0,
     threads: int = 1,
-    bound_share: float = 0.75,
+    bound_share: float = 0.85,
     neighbourhood: int = NEIGHBOURHOOD,
     iterations: int | None = None,
     starters: Sequence[Callable[..., Result]] = (),
@@ -115,9 +122,19 @@ def lns(
         info["diagnosis"] = ["no placement found within the time limit"]
         return done(Status.UNKNOWN, None)
 
+    if bound is not None and iterations is None:
+        objective = evaluate_assignment(problem, best).objective(problem.objective)
+        if relative_gap(objective, min(bound, objective)) <= OPTIMALITY_GAP:
+            info["lns"] = "skipped: the master's placement is proved optimal"
+            return done(Status.OPTIMAL, best, objective=objective, bound=min(bound, objective),
+                        gap=relative_gap(objective, min(bound, objective)))
+    lns_applies = problem.current is None and problem.max_moves is None
     if time.perf_counter() < deadline and iterations is None:
-        best = _local_search(problem, best, seed, deadline, info)
-    if problem.current is None and problem.max_moves is None:
+        # local search until its local optimum, but never into the LNS share: LNS rounds run
+        reserve = LNS_SHARE * time_limit if lns_applies else 0.0
+        best = _local_search(problem, best, seed, max(time.perf_counter(), deadline - reserve),
+                             info)
+    if lns_applies:
         best = improve(problem, best, exact, deadline, seed, int(neighbourhood), iterations, info)
     else:
         info["lns"] = "skipped: moves from a current placement are not modelled by sub-problems"

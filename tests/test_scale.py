@@ -70,21 +70,27 @@ def _true_minimum(problem, pricer, pi, alpha) -> tuple[float, tuple[int, ...] | 
 
 
 @pytest.mark.parametrize("compose", COMPOSE)
+@pytest.mark.parametrize(("n_models", "n_setwise", "high", "slo"),
+                         [(7, 5, 0.4, "hard"), (10, 0, 1.5, "soft"), (10, 8, 1.5, "soft")])
 @given(seed=st.integers(0, 10**6), budget=st.sampled_from([1, 3, 10, 10**9]))
 @settings(deadline=None, max_examples=15, suppress_health_check=[HealthCheck.too_slow])
-def test_compiled_pricing_bounds_the_exact_minimum(compose: str, seed: int, budget: int) -> None:
+def test_compiled_pricing_bounds_the_exact_minimum(
+    compose: str, n_models: int, n_setwise: int, high: float, slo: str, seed: int, budget: int
+) -> None:
     """The compiled search's lower bound (any node budget) is at most the minimum reduced cost
     over every configuration (by enumeration); complete, it is that minimum and its best
-    column is the minimizer."""
-    instance = random_instance(seed, n_models=7, n_machines=4, n_types=2, max_replicas=2,
-                               compose=compose, n_setwise=5)
+    column is the minimizer. High duals make large sets price well: there the bound on what new
+    members cost each other prunes."""
+    instance = random_instance(seed, n_models=n_models, n_machines=4, n_types=2,
+                               max_replicas=2, compose=compose, n_setwise=n_setwise,
+                               slo=slo)
     problem = compile_problem(instance)
     rng = np.random.default_rng(seed)
     for t in range(problem.n_types):
         pricer = TypePricer(problem, t, None)
         if pricer.k == 0:
             continue
-        pi = rng.uniform(-0.05, 0.4, problem.n_models)
+        pi = rng.uniform(-0.05, high, problem.n_models)
         alpha = {"mean_degradation": 1.0}
         minimum, argmin = _true_minimum(problem, pricer, pi, alpha)
         fast = pricer.price(pi, 0.0, alpha, Configurations(), node_budget=budget,
@@ -134,6 +140,44 @@ def test_smoothing_reaches_the_same_lp() -> None:
         assert out.bound is not None and out.bound <= out.lp_value + 1e-9
         values.append(out.lp_value)
     assert values[0] == pytest.approx(values[1], rel=1e-6)
+
+
+def test_rounded_lp_is_a_valid_placement_no_better_than_the_optimum() -> None:
+    """Rounding the LP (integer parts fixed, the residual master solved) gives column counts
+    that realize a verified placement, whose value is the evaluator's and at least the optimum;
+    the residual master of those integer parts keeps every row of the master."""
+    import time
+
+    from solvers.exact.driver import assignment_from_counts
+    from solvers.exact.goals import stage_value
+    from solvers.exact.highs import HighsBackend
+    from solvers.exact.master import build_master, residual
+    from solvers.exact.price_and_branch import round_lp
+
+    problem, optimum = _medium()
+    configs = Configurations()
+    add_machine_contents(problem, configs, registry.run("greedy", problem, time_limit=5).assignment)
+    out = ColumnGenerator(problem, configs, "mean_degradation", []).run(time.perf_counter() + 30)
+    assert out.lp_solution
+    counts, info = round_lp(problem, configs, HighsBackend(0, 1), "mean_degradation", [],
+                            out.lp_solution, time.perf_counter() + 30)
+    assert counts is not None, info
+    assignment = assignment_from_counts(problem, configs, counts)
+    assert not violations(problem, assignment)
+    value = evaluate_assignment(problem, assignment).objective(problem.objective)
+    assert stage_value(problem, configs, "mean_degradation", counts) == pytest.approx(value)
+    assert value >= optimum - 1e-9
+    assert value >= out.bound - 1e-9
+    # the residual's rows are the master's less the fixed columns' activity
+    master = build_master(problem, configs, "mean_degradation", [])
+    floors = {c: int(np.floor(v + 1e-6)) for c, v in out.lp_solution.items() if v + 1e-6 >= 1}
+    rest = residual(master, floors)
+    used = np.zeros(problem.n_models)
+    for c, k in floors.items():
+        used[list(configs.members[c])] += k
+    assert np.allclose(rest.rows.upper[: problem.n_models],
+                       problem.replicas_per_model - used)
+    assert (rest.upper >= 0).all()
 
 
 def test_lns_improves_and_passes_the_verifier() -> None:

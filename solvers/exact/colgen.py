@@ -213,11 +213,17 @@ class ColumnGenerator:
         budget = node_budget
         exact = False  # first cheap rounds (the duals are poor), then exhaustive ones
         mispriced = False
+        # the last optimal LP solution: adding columns voids HiGHS's, and a run the deadline
+        # cuts still hands its last LP point to rounding
+        last_x: np.ndarray | None = None
+        last_artificial = 0.0
         while time.perf_counter() < deadline:
             if not mispriced and not self.solve_lp(deadline):
                 break
             out.rounds += 1
             out.lp_value = float(self.h.getInfo().objective_function_value)
+            if not mispriced:
+                last_x, last_artificial = self.lp_values().copy(), self.artificial_mass()
             bound, added = self.round(deadline, 10**12 if exact else budget, per_type,
                                       0.0 if mispriced else self.smoothing)
             complete = self.last_complete
@@ -263,9 +269,10 @@ class ColumnGenerator:
             "columns": len(self.configs),
         }
         if self.h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
-            x = self.lp_values()
-            out.lp_solution = {int(c): float(v) for c, v in enumerate(x) if v > 1e-9}
-            out.info["artificial_mass"] = self.artificial_mass()
+            last_x, last_artificial = self.lp_values(), self.artificial_mass()
+        if last_x is not None:
+            out.lp_solution = {int(c): float(v) for c, v in enumerate(last_x) if v > 1e-9}
+            out.info["artificial_mass"] = last_artificial
         return out
 
     # -------------------------------------------------------------- closing the gap

@@ -17,7 +17,7 @@ the column-generation LP (its relaxation, grown a block of columns at a time) tr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -259,3 +259,20 @@ def build_master(
                       stage_coefficients(problem, configs, stage), None)
     return Master(rows, starts, index, value, upper, np.zeros(len(configs)),
                   column_worst(configs))
+
+
+def residual(master: Master, fixed_counts: dict[int, int]) -> Master:
+    """The master of what ``fixed_counts`` (columns already used that many times) leaves: every
+    row's bounds less the fixed columns' activity, every column's upper bound less its fixed
+    count. A solution of it plus ``fixed_counts`` is a solution of ``master`` (the rows are
+    linear; an earlier max goal is a column bound, kept)."""
+    x = np.zeros(master.n_columns)
+    for c, k in fixed_counts.items():
+        x[c] = float(k)
+    cols = np.repeat(np.arange(master.n_columns), np.diff(master.starts))
+    activity = np.bincount(master.index, weights=master.value * x[cols],
+                           minlength=master.rows.n_rows)
+    rows = replace(master.rows, lower=master.rows.lower - activity,
+                   upper=master.rows.upper - activity)
+    upper = np.maximum(master.upper - x.astype(np.int64), 0)
+    return replace(master, rows=rows, upper=upper)

@@ -103,6 +103,71 @@ def _gain_bound(gains, ok, start, room, free, req, enough, vals, idx, ratio):
 
 
 @nb.njit(cache=True, nogil=True)
+def _interaction_bound(gains, ok, start, room, cost, row_order, dirty, idx, in_set, ptr, paid,
+                       v):
+    """The most a subset ``X`` of the candidates ``ok[start:]`` with positive gain (at most
+    ``room``) can add once the new members' slowdowns on each other are counted: a member ``q``
+    with no set-wise entry left to match (``dirty[q]`` False) has its slowdown raised by at least
+    ``pair[q, j] - 1`` by every other new member ``j`` (additive: exactly that; multiplicative:
+    ``acc * prod`` is at least ``acc + sum``), so its cost by ``cost[q, j] = a_q (pair[q, j] -
+    1) >= 0``. Hence ``gain(X) <= sum_{q in X} (g_q - the |X| - 1 least cost[q, j] over the
+    candidates)``, and the bound is the largest over ``|X| = 1..room`` of the top-``|X|`` sum.
+    Members with a gain of at most 0 only lower a set's gain (costs are >= 0), so they are left
+    out. ``row_order[q]``: ``cost[q]`` ascending (precomputed once a search). ``idx``,
+    ``in_set``, ``ptr``, ``paid``, ``v``: work arrays of the candidates' length (``in_set``
+    all False on entry and on return)."""
+    k = gains.shape[0]
+    n = 0
+    for q in range(start, k):
+        if ok[q] and gains[q] > 0.0:
+            idx[n] = q
+            in_set[q] = True
+            n += 1
+    if n < 2:
+        for i in range(n):
+            in_set[idx[i]] = False
+        return np.inf
+    m = min(room, n)
+    for i in range(n):
+        ptr[i] = 0
+        paid[i] = 0.0
+    best = 0.0
+    for size in range(1, m + 1):
+        positive = 0.0
+        for i in range(n):
+            q = idx[i]
+            if size > 1 and not dirty[q]:
+                # the next least cost of q among the other candidates
+                t = ptr[i]
+                while True:
+                    j = row_order[q, t]
+                    t += 1
+                    if j != q and in_set[j]:
+                        break
+                ptr[i] = t
+                paid[i] += cost[q, j]
+            v[i] = gains[q] - paid[i]
+            if v[i] > 0.0:
+                positive += v[i]
+        if positive <= best:
+            break  # every larger set: each v only falls, and a top sum is at most the positives
+        # the top-``size`` sum, by partial selection (sizes stay small: the break above)
+        total = 0.0
+        for t in range(size):
+            top = t
+            for i in range(t + 1, n):
+                if v[i] > v[top]:
+                    top = i
+            v[t], v[top] = v[top], v[t]
+            total += v[t]
+        if total > best:
+            best = total
+    for i in range(n):
+        in_set[idx[i]] = False
+    return best
+
+
+@nb.njit(cache=True, nogil=True)
 def _lower_slowdowns(acc_row, bad_row, e_target, e_value, out):
     """Each candidate's slowdown lower bound: composed, or an entry that can still match."""
     out[:] = acc_row
@@ -146,6 +211,23 @@ def price_search(req, cap, slots, duals, a, pv, slo_limit, caps, per_machine, pa
     work_vals = np.empty(k)
     work_idx = np.empty(k, np.int64)
     work_ratio = np.empty(k)
+    # new members raise each other's costs (see _interaction_bound): each candidate's cost
+    # from each other, ascending; not used when the rule composes by max or a cost is < 0
+    dirty = np.zeros(k, np.bool_)  # candidate a set-wise entry may still lower
+    pair_cost = np.empty((k, k))
+    interactions = rule != 2
+    for q in range(k):
+        for j in range(k):
+            pair_cost[q, j] = a[q] * (pair[q, j] - 1.0) if j != q else 0.0
+            if not pair_cost[q, j] >= 0.0:  # below 0, or nan (an unmeasured pair)
+                interactions = False
+    row_order = np.empty((k, k), np.int64)
+    for q in range(k):
+        row_order[q] = np.argsort(pair_cost[q])
+    in_set = np.zeros(k, np.bool_)
+    work_ptr = np.zeros(k, np.int64)
+    work_paid = np.zeros(k)
+    work_v = np.zeros(k)
     kept_sets = -np.ones((keep, D), np.int64)
     kept_values = np.full(keep, np.inf)
     n_kept = 0
@@ -285,6 +367,18 @@ def price_search(req, cap, slots, duals, a, pv, slo_limit, caps, per_machine, pa
         target = max(best, worth) - 1e-12
         bound = rc - _gain_bound(gains, ok[n], p + 1, slots - n, free, req, rc - target,
                                  work_vals, work_idx, work_ratio)
+        if bound < target and interactions:
+            # new members raise each other's slowdowns: a tighter bound where the others fail
+            for q in range(k):
+                dirty[q] = False
+            for e in range(E):
+                if bad[n, e] == 0:
+                    dirty[e_target[e]] = True
+            tighter = rc - _interaction_bound(gains, ok[n], p + 1, slots - n, pair_cost,
+                                              row_order, dirty, work_idx, in_set, work_ptr,
+                                              work_paid, work_v)
+            if tighter > bound:
+                bound = tighter
         if bound < target:
             d = n
             pos[d] = p + 1
