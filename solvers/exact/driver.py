@@ -1,12 +1,11 @@
 """The exact solvers' one path: diagnose, build the columns, warm start, solve the lexicographic
-stages (each master built once and handed to a backend), map the column counts back to an
-assignment, and recompute every figure with the one evaluator.
+stages (each master built once and handed to a backend; :mod:`solvers.exact.stages`), map the
+column counts back to an assignment, and conclude with the one evaluator.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,13 +25,11 @@ from solvers.exact.groups import has_cluster_constraints
 from solvers.exact.master import build_master
 from solvers.exact.options import ExactOptions, heuristic_assignments, warm_start
 from solvers.exact.price_and_branch import column_generation_stage
-from solvers.metrics import evaluate_assignment, violations
-from solvers.objectives import better, rank, stages, trivial_bound
+from solvers.exact.stages import StageSolver, conclude, solve_stages
+from solvers.metrics import violations
 from solvers.problem import Problem
-from solvers.result import OPTIMALITY_GAP, Result, Status, relative_gap
+from solvers.result import Result, Status
 
-#: Each stage but the last gets this share of what is left of the limit.
-STAGE_SHARE = 0.7
 #: Share of the limit ``auto`` routing lets the enumeration take before falling back to column
 #: generation: with a known slowdown structure, column generation prices with proved bounds and
 #: is the better road for large instances; without one (a learned predictor: only slowdown >= 1
@@ -106,64 +103,31 @@ def initial_columns(
 
 
 # ---------------------------------------------------------------------------- the stages
-@dataclass
-class StagesOutcome:
-    """What the lexicographic stages gave: the last stage's column counts, every stage's
-    outcome, whether all were proved, whether the complete master proved no solution exists."""
-
-    counts: dict[int, int] | None
-    outcomes: dict[str, StageOutcome]
-    all_proved: bool
-    proved_infeasible: bool = False
-
-
-def solve_stages(
+def stage_solver(
     problem: Problem,
     configs: Configurations,
     backend: MasterBackend,
-    hint: dict[int, int] | None,
-    start: float,
-    deadline: float,
     options: ExactOptions,
-) -> StagesOutcome:
-    """Each stage of :func:`solvers.objectives.stages` in turn, the earlier ones fixed at the
-    value found, each warm-started with the previous answer; a stage not proved ends the
-    sequence (the next would fix a value that may not be optimal)."""
-    plan = stages(problem)
-    fixed: list[tuple[str, float]] = []
-    counts: dict[int, int] | None = None
-    outcomes: dict[str, StageOutcome] = {}
-    for i, stage in enumerate(plan):
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0.05 and counts is not None:
-            return StagesOutcome(counts, outcomes, False)
-        share = remaining if i == len(plan) - 1 else remaining * STAGE_SHARE
-        stage_start = time.perf_counter() - start
+) -> StageSolver:
+    """One stage on the columns by type: proved by the warm start when it sits at the stage's
+    floor, else the whole master when every column is there, else column generation."""
+
+    def solve(stage: str, fixed: list[tuple[str, float]], hint: dict[int, int] | None,
+              seconds: float) -> StageOutcome:
         if configs.complete and hint_at_zero(problem, configs, stage, hint):
             # no column can go below 0 and the hint is at 0 (soft SLOs met by the warm start,
             # the usual case): proved without building the master (66k columns: seconds)
             assert hint is not None
-            out = StageOutcome(Status.OPTIMAL, dict(hint), 0.0, [(0.0, 0.0)],
-                               info={"proved_by": "the warm start meets the bound 0"})
-        elif configs.complete:
-            master = build_master(problem, configs, stage, fixed)
-            out = backend.solve(master, hint, max(0.05, share))
-        else:
-            out = column_generation_stage(
-                problem, configs, backend, stage, fixed, hint, max(0.05, share),
-                cg_share=options.cg_share, pricing_nodes=options.pricing_nodes,
-            )
-        out.incumbents = [(stage_start + s, v) for s, v in out.incumbents]
-        outcomes[stage] = out
-        if out.infeasible and counts is None:
-            return StagesOutcome(None, outcomes, False, proved_infeasible=configs.complete)
-        if out.counts is None:
-            return StagesOutcome(counts, outcomes, False)
-        counts = hint = out.counts
-        fixed.append((stage, stage_value(problem, configs, stage, counts)))
-        if not out.proved:
-            return StagesOutcome(counts, outcomes, False)
-    return StagesOutcome(counts, outcomes, True)
+            return StageOutcome(Status.OPTIMAL, dict(hint), 0.0, [(0.0, 0.0)],
+                                info={"proved_by": "the warm start meets the bound 0"})
+        if configs.complete:
+            return backend.solve(build_master(problem, configs, stage, fixed), hint, seconds)
+        return column_generation_stage(
+            problem, configs, backend, stage, fixed, hint, seconds,
+            cg_share=options.cg_share, pricing_nodes=options.pricing_nodes,
+        )
+
+    return solve
 
 
 def hint_at_zero(
@@ -175,21 +139,6 @@ def hint_at_zero(
         return False
     coef = stage_coefficients(problem, configs, stage)
     return bool(np.all(coef >= 0)) and stage_value(problem, configs, stage, hint) == 0.0
-
-
-def proved_bound(problem: Problem, outcomes: dict[str, StageOutcome]) -> float:
-    """The objective stage's bound when every earlier stage was proved (a stage's bound is
-    valid lexicographically only then), else the search-free bound; the larger of the two."""
-    bound = trivial_bound(problem)
-    plan = stages(problem)
-    primary = outcomes.get(problem.objective)
-    earlier_proved = all(
-        outcomes.get(s) is not None and outcomes[s].proved
-        for s in plan[: plan.index(problem.objective)]
-    )
-    if primary is not None and primary.bound is not None and earlier_proved:
-        bound = max(bound, primary.bound)
-    return bound
 
 
 # ---------------------------------------------------------------------------- the driver
@@ -242,11 +191,15 @@ def solve_exact(
         warm = None  # the evaluator accepted it, the master would not: do not trust it
     info["warm_start"] = warm is not None
 
-    solved = solve_stages(problem, configs, backend, hint, start, deadline, options)
+    solved = solve_stages(
+        problem, stage_solver(problem, configs, backend, options),
+        lambda stage, counts: [(stage, stage_value(problem, configs, stage, counts))],
+        hint, start, deadline, exact_master=configs.complete,
+    )
     if solved.proved_infeasible:
         info["diagnosis"] = no_solution_message(problem, [], proved=True)
         return done(Status.INFEASIBLE, None)
-    outcomes, all_proved = solved.outcomes, solved.all_proved
+    outcomes = solved.outcomes
     info["columns"] = len(configs)
     info["stages"] = {
         s: {"proved": o.proved, "bound": o.bound, **o.info} for s, o in outcomes.items()
@@ -259,27 +212,5 @@ def solve_exact(
     if assignment is not None and violations(problem, assignment):
         info["master_error"] = violations(problem, assignment)[:5]
         assignment = None
-    if warm is not None and (
-        assignment is None
-        or better(
-            rank(problem, evaluate_assignment(problem, warm)),
-            rank(problem, evaluate_assignment(problem, assignment)),
-        )
-    ):
-        # a time-limited master may end worse than its own hint; never return worse than it
-        assignment, all_proved = warm, False
-        info["returned_warm_start"] = True
-    if assignment is None:
-        errors = [o.info["error"] for o in outcomes.values() if o.info.get("error")]
-        info["diagnosis"] = errors + no_solution_message(problem, [], proved=False)
-        return done(Status.UNKNOWN, None)
-
-    objective = evaluate_assignment(problem, assignment).objective(problem.objective)
-    bound = proved_bound(problem, outcomes)
-    if bound > objective:
-        info["bound_clamped"] = bound  # rounding only; a real excess would be a bug
-        bound = objective
-    gap = relative_gap(objective, bound)
-    optimal = all_proved and gap <= OPTIMALITY_GAP
-    status = Status.OPTIMAL if optimal else Status.FEASIBLE
-    return done(status, assignment, objective=objective, bound=bound, gap=gap)
+    # column generation's bound is a proved Lagrangian bound: valid on either route
+    return conclude(problem, assignment, warm, solved, info, done, bound_valid=True)

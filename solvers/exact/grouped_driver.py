@@ -44,13 +44,11 @@ from solvers.exact.groups import (
     placed_stage_value,
 )
 from solvers.exact.options import ExactOptions, heuristic_assignments, warm_start
-from solvers.metrics import evaluate_assignment, violations
-from solvers.objectives import MOVES, better, counted_moves, rank, stages, trivial_bound
+from solvers.exact.stages import StageFixer, StageSolver, conclude, solve_stages
+from solvers.metrics import violations
+from solvers.objectives import MOVES
 from solvers.problem import Problem
-from solvers.result import OPTIMALITY_GAP, Result, Status, relative_gap
-
-#: Each stage but the last gets this share of what is left of the limit.
-STAGE_SHARE = 0.7
+from solvers.result import Result, Status
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,46 +71,36 @@ def _stage_constant(model: GroupedModel, stage: str) -> float:
     return 0.0
 
 
-def _solve_stages(
-    model: GroupedModel,
-    backend: MasterBackend,
-    hint: dict[int, int] | None,
-    deadline: float,
-) -> tuple[dict[int, int] | None, dict[str, StageOutcome], bool, bool]:
-    """(counts, outcomes, all stages proved, proved infeasible)."""
-    p = model.problem
-    plan = stages(p)
-    fixed: list[tuple[str, float]] = []
-    counts: dict[int, int] | None = None
-    outcomes: dict[str, StageOutcome] = {}
-    for i, stage in enumerate(plan):
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0.05 and counts is not None:
-            return counts, outcomes, False, False
-        share = remaining if i == len(plan) - 1 else remaining * STAGE_SHARE
-        master = build_group_master(p, model.groups, model.configs, model.placed, stage, fixed)
-        out = backend.solve(master, hint, max(0.05, share))
+def _stage_solver(model: GroupedModel, backend: MasterBackend) -> StageSolver:
+    """One stage's grouped master, its bound with the stage's constant."""
+
+    def solve(stage: str, fixed: list[tuple[str, float]], hint: dict[int, int] | None,
+              seconds: float) -> StageOutcome:
+        master = build_group_master(model.problem, model.groups, model.configs, model.placed,
+                                    stage, fixed)
+        out = backend.solve(master, hint, seconds)
         if out.bound is not None:
             out.bound += _stage_constant(model, stage)
-        outcomes[stage] = out
-        if out.infeasible and counts is None:
-            return None, outcomes, False, True
-        if out.counts is None:
-            return counts, outcomes, False, False
-        counts = hint = out.counts
+        return out
+
+    return solve
+
+
+def _stage_fixer(model: GroupedModel) -> StageFixer:
+    """The rows an answered stage fixes: its value; for max + penalty x moves (not linear)
+    its two parts as the optimum has them."""
+    p = model.problem
+
+    def fix(stage: str, counts: dict[int, int]) -> list[tuple[str, float]]:
         if stage == p.objective and p.move_penalty and not is_linear_stage(stage):
-            # max + penalty x moves: fix its two parts as the optimum has them
-            fixed.append((WORST_CAP, placed_stage_value(
-                dataclasses.replace(p, move_penalty=0.0), model.configs, model.placed, stage,
-                counts)))
-            fixed.append((MOVES, placed_stage_value(p, model.configs, model.placed, MOVES,
-                                                    counts)))
-        else:
-            fixed.append((stage, placed_stage_value(p, model.configs, model.placed, stage,
-                                                    counts)))
-        if not out.proved:
-            return counts, outcomes, False, False
-    return counts, outcomes, True, False
+            return [
+                (WORST_CAP, placed_stage_value(dataclasses.replace(p, move_penalty=0.0),
+                                               model.configs, model.placed, stage, counts)),
+                (MOVES, placed_stage_value(p, model.configs, model.placed, MOVES, counts)),
+            ]
+        return [(stage, placed_stage_value(p, model.configs, model.placed, stage, counts))]
+
+    return fix
 
 
 def _moves_needed(model: GroupedModel, backend: MasterBackend, time_limit: float) -> int | None:
@@ -186,12 +174,13 @@ def solve_grouped(
     info["warm_start"] = warm is not None
     info["groups"] = len(groups)
 
-    counts, outcomes, all_proved, infeasible = _solve_stages(model, backend, hint, deadline)
+    solved = solve_stages(problem, _stage_solver(model, backend), _stage_fixer(model), hint,
+                          start, deadline, exact_master=complete)
     info["columns"] = len(placed)
     info["stages"] = {
-        s: {"proved": o.proved, "bound": o.bound, **o.info} for s, o in outcomes.items()
+        s: {"proved": o.proved, "bound": o.bound, **o.info} for s, o in solved.outcomes.items()
     }
-    if infeasible and complete:
+    if solved.proved_infeasible:
         messages = no_solution_message(problem, [], proved=True)
         if problem.max_moves is not None:
             needed = _moves_needed(model, backend, deadline - time.perf_counter())
@@ -203,12 +192,7 @@ def solve_grouped(
         info["diagnosis"] = messages
         return done(Status.INFEASIBLE, None)
 
-    down = problem.filter_tables.down
-
-    def ranked(a: np.ndarray):
-        return rank(problem, evaluate_assignment(problem, a),
-                    counted_moves(problem.current, a, down))
-
+    counts = solved.counts
     assignment = (
         assignment_from_placed(env, groups, configs, placed, counts) if counts is not None
         else None
@@ -216,30 +200,5 @@ def solve_grouped(
     if assignment is not None and violations(problem, assignment):
         info["master_error"] = violations(problem, assignment)[:5]
         assignment = None
-    if warm is not None and (assignment is None or better(ranked(warm), ranked(assignment))):
-        assignment, all_proved = warm, False
-        info["returned_warm_start"] = True
-    if assignment is None:
-        errors = [o.info["error"] for o in outcomes.values() if o.info.get("error")]
-        info["diagnosis"] = errors + no_solution_message(problem, [], proved=False)
-        return done(Status.UNKNOWN, None)
-
-    moves = counted_moves(problem.current, assignment, down)
-    objective = evaluate_assignment(problem, assignment).objective(problem.objective)
-    objective += problem.move_penalty * moves
-    bound = trivial_bound(problem)
-    primary = outcomes.get(problem.objective)
-    plan = stages(problem)
-    earlier_proved = all(
-        outcomes.get(s) is not None and outcomes[s].proved
-        for s in plan[: plan.index(problem.objective)]
-    )
-    if complete and primary is not None and primary.bound is not None and earlier_proved:
-        bound = max(bound, primary.bound)
-    if bound > objective:
-        info["bound_clamped"] = bound
-        bound = objective
-    gap = relative_gap(objective, bound)
-    optimal = complete and all_proved and gap <= OPTIMALITY_GAP
-    status = Status.OPTIMAL if optimal else Status.FEASIBLE
-    return done(status, assignment, objective=objective, bound=bound, gap=gap)
+    # a restricted master (not every column) proves nothing beyond the search-free bound
+    return conclude(problem, assignment, warm, solved, info, done, bound_valid=complete)
