@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import random
 import subprocess
 import sys
@@ -141,6 +142,13 @@ def test_requests_are_answered_exactly_in_order() -> None:
 
 
 def test_a_pair_sharing_one_core_is_slower_than_alone(tmp_path: Path) -> None:
+    # other work on the machine is interference too: under it, alone and together are both
+    # time-shared and the pair's own contention no longer shows (seen: 1.02 at load 3 on 2
+    # cores). The test asks about this pair, so it needs the machine to itself.
+    busy = os.getloadavg()[0]
+    if busy > 0.75 * (os.cpu_count() or 1):
+        pytest.skip(f"the machine is busy (load average {busy:.1f}): a co-location "
+                    "measurement would measure the other work")
     # requests of several ms: longer than a time slice, so time-sharing shows in the median
     sources = resolve_models(["cnn-l", "transformer-l"], tmp_path)
     # (two such models on one core take turns: about 2x on an idle machine; the median of
