@@ -13,7 +13,7 @@ that runs no code when loaded (:mod:`placement.learn.persistence`).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any
@@ -266,13 +266,7 @@ class SlowdownPredictor:
                 askers.setdefault((m, c | {t}), []).append(i)
             else:
                 out[i] = value
-        sets = list(askers)
-        # an insert evicts at most the oldest quarter, so a chunk no larger than the rest of the
-        # cache is still all there when read back
-        step = max(1, min(self._cache.max_sets - self._cache.max_sets // 4, BATCH_ROWS))
-        for lo in range(0, len(sets), step):
-            chunk = sets[lo : lo + step]
-            self._predict_sets(chunk, quantile)
+        for chunk in self._predicted_chunks(list(askers), quantile):
             for key in chunk:
                 for i in askers[key]:
                     t, c, m = wanted[i]
@@ -301,18 +295,25 @@ class SlowdownPredictor:
                 askers.setdefault((machine_type, group), []).append(i)
             else:
                 out[i] = entry
-        missing = list(askers)
-        # as in predict_slowdown_many: a chunk no larger than the cache keeps is read back whole
-        step = max(1, min(self._cache.max_sets - self._cache.max_sets // 4, BATCH_ROWS))
-        for lo in range(0, len(missing), step):
-            chunk = missing[lo : lo + step]
-            self._predict_sets(chunk, quantile)
+        for chunk in self._predicted_chunks(list(askers), quantile):
             for key in chunk:
                 entry = self._cache.get_set(key[0], key[1], quantile)
                 assert entry is not None  # just stored
                 for i in askers[key]:
                     out[i] = entry
         return out  # type: ignore[return-value]
+
+    def _predicted_chunks(
+        self, sets: list[tuple[str, frozenset[str]]], quantile: float | None
+    ) -> Iterator[list[tuple[str, frozenset[str]]]]:
+        """``sets`` predicted and cached a chunk at a time, each chunk yielded to be read back.
+        An insert evicts at most the oldest quarter of the cache, so a chunk no larger than the
+        rest is still all there when read."""
+        step = max(1, min(self._cache.max_sets - self._cache.max_sets // 4, BATCH_ROWS))
+        for lo in range(0, len(sets), step):
+            chunk = sets[lo : lo + step]
+            self._predict_sets(chunk, quantile)
+            yield chunk
 
     def _predict_sets(
         self, sets: Sequence[tuple[str, frozenset[str]]], quantile: float | None
