@@ -124,10 +124,11 @@ def lns(
 
     if bound is not None and iterations is None:
         objective = evaluate_assignment(problem, best).objective(problem.objective)
-        if relative_gap(objective, min(bound, objective)) <= OPTIMALITY_GAP:
+        proved_gap = relative_gap(objective, min(bound, objective))
+        if proved_gap <= OPTIMALITY_GAP:
             info["lns"] = "skipped: the master's placement is proved optimal"
             return done(Status.OPTIMAL, best, objective=objective, bound=min(bound, objective),
-                        gap=relative_gap(objective, min(bound, objective)))
+                        gap=proved_gap)
     lns_applies = problem.current is None and problem.max_moves is None
     if time.perf_counter() < deadline and iterations is None:
         # local search until its local optimum, but never into the LNS share: LNS rounds run

@@ -159,8 +159,9 @@ def test_rounded_lp_is_a_valid_placement_no_better_than_the_optimum() -> None:
     add_machine_contents(problem, configs, registry.run("greedy", problem, time_limit=5).assignment)
     out = ColumnGenerator(problem, configs, "mean_degradation", []).run(time.perf_counter() + 30)
     assert out.lp_solution
-    counts, info = round_lp(problem, configs, HighsBackend(0, 1), "mean_degradation", [],
-                            out.lp_solution, time.perf_counter() + 30)
+    master = build_master(problem, configs, "mean_degradation", [])
+    counts, info = round_lp(master, HighsBackend(0, 1), out.lp_solution,
+                            time.perf_counter() + 30)
     assert counts is not None, info
     assignment = assignment_from_counts(problem, configs, counts)
     assert not violations(problem, assignment)
@@ -169,7 +170,6 @@ def test_rounded_lp_is_a_valid_placement_no_better_than_the_optimum() -> None:
     assert value >= optimum - 1e-9
     assert value >= out.bound - 1e-9
     # the residual's rows are the master's less the fixed columns' activity
-    master = build_master(problem, configs, "mean_degradation", [])
     floors = {c: int(np.floor(v + 1e-6)) for c, v in out.lp_solution.items() if v + 1e-6 >= 1}
     rest = residual(master, floors)
     used = np.zeros(problem.n_models)

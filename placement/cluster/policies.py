@@ -28,11 +28,16 @@ from placement.cluster.events import ClusterState
 from placement.formats.instance import Instance
 from placement.formats.solution import Solution
 from placement.formats.trace import Event
+from solvers.result import Status
 
 Policy = Callable[[ClusterState, Event | None], Solution]
 POLICIES = ("online-greedy", "replan", "resolve")
 #: Move budgets ``online-greedy`` tries in turn when the pinned greedy cannot seat a replica.
 ROOM_BUDGETS = (1, 2, 4, 8, 16)
+
+
+def _placed(solution: Solution) -> bool:
+    return Status(solution.status).solved
 
 
 def _with_budget(instance: Instance, max_moves: int | None,
@@ -55,14 +60,14 @@ def online_greedy(*, time_limit: float = 10.0, seed: int = 0) -> Policy:
     def policy(state: ClusterState, event: Event | None) -> Solution:
         solution = solve(_with_budget(state.instance, None), "greedy", time_limit=time_limit,
                          seed=seed)
-        if solution.status in ("optimal", "feasible") or not state.instance.current:
+        if _placed(solution) or not state.instance.current:
             return solution
         spent = solution.solve_seconds
         for budget in ROOM_BUDGETS:
             room = solve(_with_budget(state.instance, budget), "local-search",
                          time_limit=time_limit, seed=seed)
             spent += room.solve_seconds
-            if room.status in ("optimal", "feasible"):
+            if _placed(room):
                 room.solve_seconds = round(spent, 6)
                 room.info["fallback"] = (f"greedy could not seat every replica where things "
                                          f"run; local search made room within {budget} moves")
@@ -80,7 +85,7 @@ def _solver_policy(solver: str, max_moves: int | None, time_limit: float, seed: 
     def policy(state: ClusterState, event: Event | None) -> Solution:
         solution = solve(_with_budget(state.instance, max_moves, move_penalty), solver,
                          time_limit=time_limit, seed=seed)
-        if solution.status in ("optimal", "feasible"):
+        if _placed(solution):
             return solution
         backup = fallback(state, event)
         backup.solve_seconds = round(backup.solve_seconds + solution.solve_seconds, 6)

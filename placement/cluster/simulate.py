@@ -23,8 +23,9 @@ from placement.cluster.policies import Policy
 from placement.evaluate import evaluate
 from placement.formats.trace import Trace
 from placement.interference import SlowdownSource
+from solvers.result import Status
 
-SOLVED = ("optimal", "feasible")
+SOLVED = tuple(s.value for s in Status if s.solved)
 
 
 @dataclass(frozen=True)

@@ -88,14 +88,22 @@ class _Headroom:
         hosts = {name: self.hosts(name, factor) for name, (_count, factor) in plan.items()}
         if not all(hosts.values()):
             return False  # a replica too large for every machine
+        # the ready machines' count and capacity per type, once; a type set sums its types'
+        ready: dict[str, tuple[int, dict[str, float]]] = {}
+        for mid, mtype, capacity in self.machines:
+            if mid in down:
+                continue
+            count, total = ready.get(mtype, (0, {}))
+            for k, v in capacity.items():
+                total[k] = total.get(k, 0.0) + v
+            ready[mtype] = (count + 1, total)
         for types in self.type_sets:
             supply: dict[str, float] = {}
             machines = 0
-            for mid, mtype, capacity in self.machines:
-                if mid in down or mtype not in types:
-                    continue
-                machines += 1
-                for k, v in capacity.items():
+            for mtype in types & ready.keys():
+                count, total = ready[mtype]
+                machines += count
+                for k, v in total.items():
                     supply[k] = supply.get(k, 0.0) + v
             demand: dict[str, float] = {}
             replicas = 0
@@ -305,11 +313,12 @@ def _draw_events(
 def _room_for(headroom: _Headroom, running: _Running, name: str, replicas: int,
               factor: float) -> float:
     """``factor``, lowered (halving the excess, down to the lowest factor drawn) until the
-    cluster keeps its headroom; the lowest when even that does not."""
+    cluster keeps its headroom; the lowest when even that does not (a factor already at or
+    below it stays)."""
     low = LOAD_FACTORS[0]
     for _ in range(20):
         if factor <= low or headroom.fits(running, {name: (replicas, factor)}):
-            return max(factor, min(low, factor))
+            return factor
         factor = low + (factor - low) / 2.0
     return low
 

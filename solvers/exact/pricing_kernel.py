@@ -204,7 +204,6 @@ def price_search(req, cap, slots, duals, a, pv, slo_limit, caps, per_machine, pa
     pi_level = np.zeros(D + 1)
     pos = np.zeros(D + 1, np.int64)
     chosen = np.empty(D, np.int64)
-    clean = np.zeros(k, np.bool_)  # member with no set-wise entry left to match
     ok = np.ones((D + 1, k), np.bool_)
     gains = np.zeros(k)
     free = np.empty(R)
@@ -213,7 +212,7 @@ def price_search(req, cap, slots, duals, a, pv, slo_limit, caps, per_machine, pa
     work_ratio = np.empty(k)
     # new members raise each other's costs (see _interaction_bound): each candidate's cost
     # from each other, ascending; not used when the rule composes by max or a cost is < 0
-    dirty = np.zeros(k, np.bool_)  # candidate a set-wise entry may still lower
+    dirty = np.zeros(k, np.bool_)  # candidate a set-wise entry may still lower (this node's)
     pair_cost = np.empty((k, k))
     interactions = rule != 2
     for q in range(k):
@@ -326,12 +325,14 @@ def price_search(req, cap, slots, duals, a, pv, slo_limit, caps, per_machine, pa
                         worst = i
         if n >= D or p + 1 >= k or n >= slots:
             continue
-        # extension: which later candidates may join, and the most each can gain
-        for i in range(n):
-            clean[chosen[i]] = True
+        # extension: which later candidates may join, and the most each can gain. A member
+        # with no set-wise entry left to match (not dirty) has its composed slowdown raised by
+        # every joiner; the gains below and the interaction bound both use that
+        for e in range(E):
+            dirty[e_target[e]] = False
         for e in range(E):
             if bad[n, e] == 0:
-                clean[e_target[e]] = False
+                dirty[e_target[e]] = True
         for r in range(R):
             free[r] = cap[r] - used[n, r]
         any_ok = False
@@ -351,14 +352,12 @@ def price_search(req, cap, slots, duals, a, pv, slo_limit, caps, per_machine, pa
             if rule != 2:
                 for i in range(n):
                     m = chosen[i]
-                    if clean[m]:
+                    if not dirty[m]:
                         rise = pair[m, q] - 1.0
                         if rule == 1:
                             rise *= acc[n, m]
                         g -= a[m] * rise
             gains[q] = g
-        for i in range(n):
-            clean[chosen[i]] = False
         if not any_ok:
             continue
         worth = threshold
@@ -369,11 +368,6 @@ def price_search(req, cap, slots, duals, a, pv, slo_limit, caps, per_machine, pa
                                  work_vals, work_idx, work_ratio)
         if bound < target and interactions:
             # new members raise each other's slowdowns: a tighter bound where the others fail
-            for q in range(k):
-                dirty[q] = False
-            for e in range(E):
-                if bad[n, e] == 0:
-                    dirty[e_target[e]] = True
             tighter = rc - _interaction_bound(gains, ok[n], p + 1, slots - n, pair_cost,
                                               row_order, dirty, work_idx, in_set, work_ptr,
                                               work_paid, work_v)
