@@ -223,3 +223,25 @@ def test_cli_keeps_every_measurement_when_the_measurer_fails(tmp_path):
     assert counter.read_text() == "2"
     rounds = json.loads(log.read_text())["rounds"]
     assert [r["rows_measured"] for r in rounds] == [len(new)]
+
+
+def test_a_later_solve_that_finds_nothing_keeps_the_last_placement(monkeypatch):
+    import placement.measure.refine as loop
+
+    instance, truth, rows = world(6)
+    real_solve = loop.solve
+    solved = []
+
+    def cut_by_the_clock_from_the_second_solve(*args, **kwargs):
+        solution = real_solve(*args, **kwargs)
+        solved.append(solution)
+        if len(solved) >= 2:  # what a time limit cutting the solve short would leave
+            return solution.model_copy(update={"assignment": {}, "status": "unknown"})
+        return solution
+
+    monkeypatch.setattr(loop, "solve", cut_by_the_clock_from_the_second_solve)
+    result = refine(instance, rows, truth_measurer(truth), rounds=3, budget=2,
+                    solver="exhaustive", time_limit=30)
+    assert len(solved) == 2 and len(result.log) == 1  # stopped at the empty solve
+    assert result.solution.assignment == solved[0].assignment
+    assert result.solution.status == solved[0].status

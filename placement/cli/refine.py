@@ -118,6 +118,11 @@ def refine_command(
     err.print(Text(f"final: {final.solver} {final.status}"
                    + (f", mean degradation {final.summary.mean_degradation:.4f}"
                       if final.summary else "")))
+    if not final.assignment:
+        # a round's solve that finds nothing leaves nothing to measure: the loop stops there
+        err.print(Text(f"{final.solver} found no placement within --time-limit {time_limit:g} s"
+                       f" after {len(result.log)} round(s); try a longer --time-limit or "
+                       "--solver auto (it falls back to heuristics)"))
     raise typer.Exit(SOLVED if final.status in ("optimal", "feasible") else NO_SOLUTION)
 
 

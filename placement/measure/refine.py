@@ -12,7 +12,9 @@ looks: the sets it is about to choose. Each round of :func:`refine`
    twice;
 4. logs believed against measured slowdown of the chosen sets.
 
-After the last round it fits and solves once more: that solution is the result. Everything
+After the last round it fits and solves once more: that solution is the result (when a solve
+finds no placement within its time limit, the loop stops and the last round's placement is the
+result). Everything
 measured is handed to ``on_round`` after each round, so a caller can save it before the next
 measurer call (a failing measurer then loses nothing).
 """
@@ -272,6 +274,7 @@ def refine(
     rows = list(measurements)
     asked: set[SetKey] = set()
     log: list[RoundLog] = []
+    placed: Solution | None = None  # the last round's placement
     for number in range(1, rounds + 2):
         started = time.perf_counter()
         predictor = fit_predictor(instance, rows, kind, seed, quantile)
@@ -279,8 +282,12 @@ def refine(
         working = with_measured(instance, rows)
         solution = solve(working, solver, time_limit=time_limit, seed=seed, predictor=predictor)
         solved = time.perf_counter()
+        if not solution.assignment and placed is not None:
+            # a later solve cut by its time limit: the last round's placement still stands
+            return Refinement(placed, rows, log)
         if number > rounds or not solution.assignment:
             return Refinement(solution, rows, log)
+        placed = solution
         believe = Interference(working, predictor)
         known = known_rows(instance, rows)
         chosen = chosen_sets(solution)

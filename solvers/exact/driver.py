@@ -1,4 +1,4 @@
-"""The exact solvers' one path: diagnose, build the columns, warm start, solve the lexicographic
+"""The exact solvers' one path: diagnose, warm start, build the columns, solve the lexicographic
 stages (each master built once and handed to a backend; :mod:`solvers.exact.stages`), map the
 column counts back to an assignment, and conclude with the one evaluator.
 """
@@ -168,10 +168,10 @@ def solve_exact(
         info["diagnosis"] = reasons
         return done(Status.INFEASIBLE, None)
 
-    configs = initial_columns(problem, options, time_limit, start)
-    info["route"] = "enumerated" if configs is not None else "column-generation"
-    # large instances lean on the warm start (its columns keep the restricted master feasible)
-    share = 0.1 if configs is not None else 0.15
+    # the warm start comes first: an enumeration cut by the clock (a slow predictor, a loaded
+    # machine) must not leave too little time for the placement every later step falls back on.
+    # Column generation leans on it more (its columns keep the restricted master feasible).
+    share = 0.15 if options.route == "cg" else 0.1
     warm_budget = (
         options.warm_start_seconds if options.warm_start_seconds is not None
         else min(20.0, share * time_limit)
@@ -179,6 +179,8 @@ def solve_exact(
     warm = None
     if options.warm_start:
         warm = warm_start(problem, warm_budget, seed, threads, options.starters)
+    configs = initial_columns(problem, options, time_limit, start)
+    info["route"] = "enumerated" if configs is not None else "column-generation"
     if configs is None:
         configs = Configurations()
         # heuristics' machine contents as columns: the integer master is then feasible
