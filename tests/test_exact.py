@@ -436,6 +436,51 @@ def test_partial_pricing_bounds_match_exhaustive() -> None:
     assert proved > 0
 
 
+def test_smoothing_stops_near_the_lp(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the best Lagrangian bound is within ``SMOOTH_UNTIL`` of the restricted LP's value,
+    rounds price at the LP duals (Wentges' center lags there); the bound stays below the
+    exhaustive optimum."""
+    import time
+
+    from solvers.exact import colgen
+    from solvers.exact.columns import Configurations
+
+    # a wide band, so that these small instances have rounds inside it before the LP is solved
+    monkeypatch.setattr(colgen, "SMOOTH_UNTIL", 0.5)
+    near_rounds = 0
+    for seed in range(30):
+        problem = compile_problem(random_instance(
+            700 + seed, n_models=5, n_machines=4, n_types=2, max_replicas=2, n_setwise=4,
+            objective="mean_degradation",
+        ))
+        ref = reference(problem)
+        if ref.status != Status.OPTIMAL:
+            continue
+        generator = colgen.ColumnGenerator(problem, Configurations(), "mean_degradation", [])
+        calls: list[tuple[float, float | None, float]] = []  # (LP value, best bound, smoothing)
+        best: list[float] = []
+        original = generator.round
+
+        def recording(deadline, node_budget, per_type, smoothing=0.0, _orig=original,
+                      _gen=generator, _calls=calls, _best=best):
+            lp = float(_gen.h.getInfo().objective_function_value)
+            _calls.append((lp, max(_best) if _best else None, smoothing))
+            bound, added = _orig(deadline, node_budget, per_type, smoothing)
+            if bound is not None:
+                _best.append(bound)
+            return bound, added
+
+        generator.round = recording
+        # one column a type and round: enough rounds for the bound to approach the LP slowly
+        out = generator.run(time.perf_counter() + 20, node_budget=3, per_type=1)
+        assert out.bound is not None and out.bound <= ref.objective + 1e-9
+        for lp, bound, smoothing in calls:
+            if bound is not None and lp - bound <= colgen.SMOOTH_UNTIL * max(abs(lp), 1e-9):
+                near_rounds += 1
+                assert smoothing == 0.0, (seed, lp, bound, smoothing)
+    assert near_rounds > 0  # the rule was exercised
+
+
 # ---------------------------------------------------------------------------- master and backends
 def _feasible_problem(objective: str = "mean_degradation", slo: str = "hard"):
     for seed in range(30, 60):
