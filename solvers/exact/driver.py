@@ -1,4 +1,4 @@
-"""The exact solvers' one path: diagnose, warm start, build the columns, solve the lexicographic
+"""The exact solvers' one path: diagnose, build the columns, warm start, solve the lexicographic
 stages (each master built once and handed to a backend; :mod:`solvers.exact.stages`), map the
 column counts back to an assignment, and conclude with the one evaluator.
 """
@@ -168,12 +168,14 @@ def solve_exact(
         info["diagnosis"] = reasons
         return done(Status.INFEASIBLE, None)
 
-    # the warm start comes first: an enumeration cut by the clock (a slow predictor, a loaded
-    # machine) must not leave too little time for the placement every later step falls back on.
-    # Column generation leans on it more (its columns keep the restricted master feasible).
-    # The floor: a tight instance greedy cannot pack waits for local search, whose first
-    # feasible placement took 0.5-1.9 s at 40 x 12 under a predictor on a loaded machine.
-    share = 0.15 if options.route == "cg" else 0.1
+    configs = initial_columns(problem, options, time_limit, start)
+    info["route"] = "enumerated" if configs is not None else "column-generation"
+    # Large instances lean on the warm start (its columns keep the restricted master feasible).
+    # The floor: after an enumeration cut by the clock, a tight instance greedy cannot pack
+    # waits for local search, whose first placement took 0.5-1.9 s at 40 x 12 under a
+    # predictor on a loaded machine. (The enumeration still goes first: run before it, the
+    # warm start took time from the proof, and fewer 10 s solves were proved.)
+    share = 0.1 if configs is not None else 0.15
     warm_budget = (
         options.warm_start_seconds if options.warm_start_seconds is not None
         else min(20.0, max(share * time_limit, min(2.0, 0.25 * time_limit)))
@@ -181,8 +183,6 @@ def solve_exact(
     warm = None
     if options.warm_start:
         warm = warm_start(problem, warm_budget, seed, threads, options.starters)
-    configs = initial_columns(problem, options, time_limit, start)
-    info["route"] = "enumerated" if configs is not None else "column-generation"
     if configs is None:
         configs = Configurations()
         # heuristics' machine contents as columns: the integer master is then feasible
