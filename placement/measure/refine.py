@@ -12,11 +12,10 @@ looks: the sets it is about to choose. Each round of :func:`refine`
    twice;
 4. logs believed against measured slowdown of the chosen sets.
 
-After the last round it fits and solves once more: that solution is the result (when a solve
-finds no placement within its time limit, the loop stops and the last round's placement is the
-result). Everything
-measured is handed to ``on_round`` after each round, so a caller can save it before the next
-measurer call (a failing measurer then loses nothing).
+After the last round it fits and solves once more: that solution is the result. When a solve
+finds no placement within its time limit, the loop stops there and the last round's placement
+is the result. Everything measured is handed to ``on_round`` after each round, so a caller can
+save it before the next measurer call (a failing measurer then loses nothing).
 """
 
 from __future__ import annotations
