@@ -81,6 +81,7 @@ def test_converges_to_the_measured_functions_optimum(seed):
     assert true_mean_degradation(instance, truth, result.solution) == pytest.approx(
         optimum, abs=1e-9
     )
+    assert result.stopped is None and len(result.log) == 5
     if seed == 12:
         # (a seed where, in today's generated world, the pairs alone mislead: composed
         # additively, they miss the optimum by far; a change of the generator may need
@@ -245,3 +246,4 @@ def test_a_later_solve_that_finds_nothing_keeps_the_last_placement(monkeypatch):
     assert len(solved) == 2 and len(result.log) == 1  # stopped at the empty solve
     assert result.solution.assignment == solved[0].assignment
     assert result.solution.status == solved[0].status
+    assert result.stopped and "round 1" in result.stopped

@@ -118,6 +118,8 @@ def refine_command(
     err.print(Text(f"final: {final.solver} {final.status}"
                    + (f", mean degradation {final.summary.mean_degradation:.4f}"
                       if final.summary else "")))
+    if result.stopped:
+        err.print(Text(f"stopped early: {result.stopped}; a longer --time-limit may help"))
     if not final.assignment:
         # a round's solve that finds nothing leaves nothing to measure: the loop stops there
         err.print(Text(f"{final.solver} found no placement within --time-limit {time_limit:g} s"

@@ -68,6 +68,8 @@ class Refinement:
     solution: Solution
     measurements: list[Measurement]  # the input's and every new one, in that order
     log: list[RoundLog]
+    #: why the loop ended before its last round (a solve that found no placement), else None
+    stopped: str | None = None
 
 
 def known_rows(instance: Instance, measurements: Iterable[Measurement]) -> set[Request]:
@@ -283,7 +285,9 @@ def refine(
         solved = time.perf_counter()
         if not solution.assignment and placed is not None:
             # a later solve cut by its time limit: the last round's placement still stands
-            return Refinement(placed, rows, log)
+            return Refinement(placed, rows, log, stopped=(
+                f"the solve after round {number - 1} found no placement ({solution.status}); "
+                f"the result is round {number - 1}'s placement"))
         if number > rounds or not solution.assignment:
             return Refinement(solution, rows, log)
         placed = solution
