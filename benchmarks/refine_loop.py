@@ -2,7 +2,7 @@
 
     python benchmarks/refine_loop.py [--seeds 20] [--families zoo,knee] [--time-limit 10]
                                      [--reference-time-limit 60] [--rounds 3] [--budget 60]
-                                     [--jobs 2]
+                                     [--jobs 2] [--denoise]
 
 For each seed and contention family: a generated 40x12 instance (3 types, load 0.7, soft
 SLOs) and its ground truth (``knee``: the same world under hard-knee bandwidths, a shape the
@@ -128,6 +128,10 @@ def one(job: tuple[int, str, argparse.Namespace]) -> dict:
                       solver="cpsat", time_limit=args.time_limit)
         row["refine"] = true_mean(instance, truth, loop.solution)
         row["refine_status"] = loop.solution.status
+        if args.denoise:
+            quiet = refine(instance, campaign, measurer, rounds=args.rounds, budget=args.budget,
+                           solver="cpsat", time_limit=args.time_limit, measurement_noise=NOISE)
+            row["refine_denoised"] = true_mean(instance, truth, quiet.solution)
         row["sets_measured"] = sum(r.sets_asked for r in loop.log)
         row["chosen_error_first_pct"] = loop.log[0].chosen_error_pct if loop.log else None
         row["seconds"] = round(time.perf_counter() - started, 1)
@@ -145,7 +149,8 @@ def report(rows: list[dict], args: argparse.Namespace) -> str:
         "",
         f"Regenerate with: `python benchmarks/refine_loop.py --seeds {args.seeds} --families "
         f"{args.families} --time-limit {args.time_limit:g} --reference-time-limit "
-        f"{args.reference_time_limit:g} --rounds {args.rounds} --budget {args.budget}`",
+        f"{args.reference_time_limit:g} --rounds {args.rounds} --budget {args.budget}"
+        f"{' --denoise' if args.denoise else ''}`",
         "",
         "40x12 generated instances (3 types, load 0.7, soft SLOs), campaign: every pair + 200 "
         "sets with 2.5% noise. cpsat in every arm, "
@@ -179,6 +184,34 @@ def report(rows: list[dict], args: argparse.Namespace) -> str:
             f"{rat('predictor', 'truth_exact')} | {rat('additive', 'truth_exact')} | "
             f"{rat('noisy_oracle', 'truth_exact')} | {rat('refine', 'noisy_oracle')} |"
         )
+    if args.denoise:
+        lines += [
+            "",
+            "With `--denoise`: `refine --measurement-noise 0.025` (the final solve blends each "
+            "measured co-location with an out-of-fold prediction, docs/refine.md), on the same "
+            "measurements:",
+            "",
+            "| family | seeds | refine | refine, denoised | denoised / truth-exact "
+            "| refine / truth-exact | denoised / refine | denoised better / worse / equal |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for family in args.families.split(","):
+            part = [r for r in rows if r["family"] == family and r.get("refine_denoised")
+                    and r.get("refine")]
+            if not part:
+                continue
+            diff = [r["refine_denoised"] - r["refine"] for r in part]
+            lines.append(
+                f"| {family} | {len(part)} | "
+                f"{statistics.median(r['refine'] for r in part):.4f} | "
+                f"{statistics.median(r['refine_denoised'] for r in part):.4f} | "
+                f"{ratio_median(part, 'refine_denoised', 'truth_exact'):.3f} | "
+                f"{ratio_median(part, 'refine', 'truth_exact'):.3f} | "
+                f"{ratio_median(part, 'refine_denoised', 'refine'):.3f} | "
+                f"{sum(d < -1e-9 for d in diff)} / {sum(d > 1e-9 for d in diff)} / "
+                f"{sum(abs(d) <= 1e-9 for d in diff)} |"
+            )
+        lines.append("")
     lines += ["", "Per seed:", "", "| family | seed | additive | predictor | refine | "
               "truth-exact (status) | noisy-oracle (status) | sets measured "
               "| first-round error on chosen sets (%) |",
@@ -206,6 +239,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--budget", type=int, default=60)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--denoise", action="store_true",
+                        help="also run refine with --measurement-noise (the measurer's 2.5%%)")
     parser.add_argument("-o", "--output", type=Path, default=OUT)
     args = parser.parse_args(argv)
     jobs = [(s, fam, args) for fam in args.families.split(",") for s in range(args.seeds)]

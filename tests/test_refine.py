@@ -247,3 +247,65 @@ def test_a_later_solve_that_finds_nothing_keeps_the_last_placement(monkeypatch):
     assert result.solution.assignment == solved[0].assignment
     assert result.solution.status == solved[0].status
     assert result.stopped and "round 1" in result.stopped
+
+
+def test_denoising_blends_each_measurement_towards_what_the_rest_of_the_data_says():
+    import math
+
+    from placement.measure.denoise import blend, denoised
+    from placement.measure.refine import fit_predictor
+
+    instance, truth, rows = world(6)
+
+    def fit(part):
+        return fit_predictor(instance, part, "gbt-pairs", 0, None)
+
+    predictor = fit(rows)
+    stated, blended = denoised(instance, rows, predictor, fit, noise=0.025, seed=0)
+    assert len(blended) == len(rows)
+    moved = 0
+    for before, after in zip(rows, blended, strict=True):
+        assert (before.machine_type, before.target, before.co_runners) == (
+            after.machine_type, after.target, after.co_runners)
+        if not before.co_runners:
+            assert after.slowdown == before.slowdown  # alone is 1.0 by definition
+            continue
+        moved += after.slowdown != before.slowdown
+    assert moved > sum(1 for m in rows if m.co_runners) // 2
+    # the same seed, the same folds and fits: the same values
+    again = denoised(instance, rows, predictor, fit, noise=0.025, seed=0)[1]
+    assert [m.slowdown for m in again] == [m.slowdown for m in blended]
+    # the instance's own entries are blended with the predictor fitted on everything
+    for own, new in zip(instance.interference.pairwise, stated.interference.pairwise,
+                        strict=True):
+        med = predictor.predict_slowdown(own.target, frozenset({own.with_}), own.machine_type,
+                                         quantile=0.5)
+        low, high = sorted((math.log(own.slowdown), math.log(med)))
+        assert low - 1e-12 <= math.log(new.slowdown) <= high + 1e-12 or new.slowdown == 1.0
+    # a precise measurer keeps its values; a predictor it trusts more than itself moves them
+    assert blend(1.3, 1.2, 1.2 * math.exp(0.05), 1e-6) == pytest.approx(1.3, rel=1e-6)
+    assert blend(1.3, 1.2, 1.2 * math.exp(1e-4), 0.025) == pytest.approx(1.2, rel=1e-3)
+    with pytest.raises(ValueError, match="positive sigma"):
+        denoised(instance, rows, predictor, fit, noise=0.0)
+
+
+def test_refine_with_measurement_noise_denoises_only_the_final_solve(monkeypatch):
+    import placement.measure.refine as loop
+
+    instance, truth, rows = world(6)
+    calls = []
+    real = loop.denoised
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs["noise"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "denoised", counted)
+    result = refine(instance, rows, truth_measurer(truth), rounds=2, budget=3,
+                    solver="exhaustive", time_limit=30, measurement_noise=0.025)
+    assert calls == [0.025]  # once: the final solve; the rounds measure where it looks
+    assert result.solution.assignment
+    # measurements are returned as measured, never blended
+    assert [m.slowdown for m in result.measurements[:len(rows)]] == [m.slowdown for m in rows]
+    with pytest.raises(ValueError, match="measurement_noise"):
+        refine(instance, rows, truth_measurer(truth), measurement_noise=1.5)

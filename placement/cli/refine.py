@@ -45,6 +45,12 @@ def refine_command(
         float, typer.Option(min=0.001, max=1e6, help="seconds the measurer may take per round")
     ] = 600.0,
     log: Annotated[Path | None, typer.Option(help="JSON log of the rounds")] = None,
+    measurement_noise: Annotated[
+        float | None,
+        typer.Option(min=1e-6, max=0.999, help="the measurer's lognormal sigma (e.g. 0.025): the "
+                     "final solve blends each measured co-location with an out-of-fold "
+                     "prediction (docs/refine.md)"),
+    ] = None,
 ) -> None:
     """Fit a predictor, solve, measure the chosen sets and their near alternatives, refit."""
     from placement.formats.files import check_outputs, write_json_atomic, write_text_atomic
@@ -93,7 +99,8 @@ def refine_command(
     try:
         result = refine(
             instance, start_rows, measurer, rounds=rounds, budget=budget, solver=solver,
-            time_limit=time_limit, seed=seed, kind=kind, on_round=save,
+            time_limit=time_limit, seed=seed, kind=kind, measurement_noise=measurement_noise,
+            on_round=save,
         )
     except MeasurerError as exc:
         err.print(Text(f"error: {exc}"))

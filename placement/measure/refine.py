@@ -34,6 +34,7 @@ from placement.formats.solution import Solution
 from placement.interference import Interference
 from placement.learn.predictor import SlowdownPredictor
 from placement.measure.client import Measurer, ask
+from placement.measure.denoise import denoised
 
 SetKey = tuple[str, frozenset[str]]  # (machine type, the models sharing one machine)
 #: Single moves scored per round when looking for near alternatives (bounds the work on large
@@ -259,11 +260,17 @@ def refine(
     seed: int = 0,
     kind: str = "gbt-pairs",
     quantile: float | None = None,
+    measurement_noise: float | None = None,
     on_round: Callable[[RoundLog, list[Measurement]], None] | None = None,
 ) -> Refinement:
     """Fit, solve, measure the chosen placement's unmeasured sets and their nearest
     alternatives, refit; ``rounds`` times, at most ``budget`` sets a round. See the module
     docstring. ``measure`` is a function or :class:`~placement.measure.client.CommandMeasurer`.
+
+    ``measurement_noise`` (the measurer's lognormal sigma, e.g. 0.025), when given, makes the
+    final solve use every measured co-location blended with an out-of-fold prediction
+    (:mod:`placement.measure.denoise`; five more fits). Measurements themselves are returned
+    as measured.
 
     Raises :class:`~placement.measure.client.MeasurerError` when the measurer fails; what was
     measured before was already handed to ``on_round``.
@@ -272,6 +279,8 @@ def refine(
         raise ValueError(f"rounds must be >= 0, got {rounds}")
     if budget < 1:
         raise ValueError(f"budget must be >= 1 set per round, got {budget}")
+    if measurement_noise is not None and not (0.0 < measurement_noise < 1.0):
+        raise ValueError(f"measurement_noise must be a sigma in (0, 1), got {measurement_noise}")
     rows = list(measurements)
     asked: set[SetKey] = set()
     log: list[RoundLog] = []
@@ -280,7 +289,15 @@ def refine(
         started = time.perf_counter()
         predictor = fit_predictor(instance, rows, kind, seed, quantile)
         fitted = time.perf_counter()
-        working = with_measured(instance, rows)
+        if number > rounds and measurement_noise is not None:
+            stated, trusted = denoised(
+                instance, rows, predictor,
+                lambda part: fit_predictor(instance, part, kind, seed, quantile),
+                noise=measurement_noise, seed=seed,
+            )
+            working = with_measured(stated, trusted)
+        else:
+            working = with_measured(instance, rows)
         solution = solve(working, solver, time_limit=time_limit, seed=seed, predictor=predictor)
         solved = time.perf_counter()
         if not solution.assignment and placed is not None:
