@@ -37,7 +37,14 @@ from solvers.heuristics.local_search import Search
 from solvers.metrics import evaluate_assignment, violations
 from solvers.objectives import better, rank
 from solvers.problem import HostTables, Problem
-from solvers.result import OPTIMALITY_GAP, Result, SolverInputError, Status, relative_gap
+from solvers.result import (
+    OPTIMALITY_GAP,
+    Result,
+    SolverInputError,
+    Status,
+    relative_gap,
+    starter_seconds,
+)
 
 #: Machines whose contents one LNS round re-solves (8 machines hold ~30 distinct models at
 #: 2,000 x 500: tens of thousands of configurations, seconds a sub-problem; 4 take ~0.1 s).
@@ -47,10 +54,10 @@ SUB_SECONDS = 2.0
 #: A starter's share of the time left (greedy needs far less below 10,000 replicas, ~30 s at
 #: 10,000 x 2,000; local search only runs when greedy fails).
 START_SHARE = 0.5
-#: The share of a later starter (when the first found nothing), with a floor of min(2 s, a quarter
-#: of the time left): local search's placement only starts the master, and step 3 improves it
-#: anyway. Measured at 320 x 96 (greedy fails on seeds 0 and 2): first feasible 3.1-3.2 s instead
-#: of 4.2-8.6 s at a share of 0.15, both still proved optimal.
+#: The share of a later starter (when the first found nothing), with the floor of
+#: :func:`~solvers.result.starter_seconds`: local search's placement only starts the master,
+#: and step 3 improves it anyway. Measured at 320 x 96 (greedy fails on seeds 0 and 2): first
+#: feasible 3.1-3.2 s instead of 4.2-8.6 s at a share of 0.15, both still proved optimal.
 FALLBACK_SHARE = 0.05
 #: Share of the master's time for column generation (the bound) before its integer master.
 CG_SHARE = 0.8
@@ -96,8 +103,7 @@ def lns(
     best: np.ndarray | None = None
     for i, starter in enumerate(starters):
         left = deadline - time.perf_counter()
-        budget = max(0.1, START_SHARE * left) if i == 0 else max(
-            FALLBACK_SHARE * left, min(2.0, 0.25 * left))
+        budget = max(0.1, START_SHARE * left) if i == 0 else starter_seconds(FALLBACK_SHARE, left)
         found = starter(problem, time_limit=budget, seed=seed, threads=threads)
         if found.assignment is not None and not violations(problem, found.assignment):
             best = found.assignment

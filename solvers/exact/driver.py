@@ -28,7 +28,7 @@ from solvers.exact.price_and_branch import column_generation_stage
 from solvers.exact.stages import StageSolver, conclude, solve_stages
 from solvers.metrics import violations
 from solvers.problem import Problem
-from solvers.result import Result, Status
+from solvers.result import Result, Status, starter_seconds
 
 #: Share of the limit ``auto`` routing lets the enumeration take before falling back to column
 #: generation: with a known slowdown structure, column generation prices with proved bounds and
@@ -171,14 +171,13 @@ def solve_exact(
     configs = initial_columns(problem, options, time_limit, start)
     info["route"] = "enumerated" if configs is not None else "column-generation"
     # Large instances lean on the warm start (its columns keep the restricted master feasible).
-    # The floor: after an enumeration cut by the clock, a tight instance greedy cannot pack
-    # waits for local search, whose first placement took 0.5-1.9 s at 40 x 12 under a
-    # predictor on a loaded machine. (The enumeration still goes first: run before it, the
-    # warm start took time from the proof, and fewer 10 s solves were proved.)
+    # Its floor (starter_seconds) matters after an enumeration cut by the clock. (The
+    # enumeration still goes first: run before it, the warm start took time from the proof,
+    # and fewer 10 s solves were proved.)
     share = 0.1 if configs is not None else 0.15
     warm_budget = (
         options.warm_start_seconds if options.warm_start_seconds is not None
-        else min(20.0, max(share * time_limit, min(2.0, 0.25 * time_limit)))
+        else min(20.0, starter_seconds(share, time_limit))
     )
     warm = None
     if options.warm_start:
