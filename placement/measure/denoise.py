@@ -23,7 +23,8 @@ them.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from statistics import NormalDist
 
 import numpy as np
 
@@ -32,7 +33,9 @@ from placement.formats.measurements import Measurement
 from placement.learn.predictor import SlowdownPredictor
 
 #: The normal distribution's 0.9 quantile: a log-normal's sigma from its 0.9 quantile.
-Z90 = 1.2815515655446004
+Z90 = NormalDist().inv_cdf(0.9)
+#: Fits a predictor on some rows (refine's own fit, so every fold is fitted alike).
+Fit = Callable[[Sequence[Measurement]], SlowdownPredictor]
 #: A spread below this is treated as this (a predictor certain of itself would erase a
 #: measurement entirely).
 MIN_SPREAD = 1e-3
@@ -53,7 +56,7 @@ def blend(measured: float, predicted: float, upper: float, noise: float) -> floa
 
 
 def out_of_fold(
-    rows: Sequence[Measurement], fit, folds: int, seed: int
+    rows: Sequence[Measurement], fit: Fit, folds: int, seed: int
 ) -> dict[int, tuple[float, float]]:
     """For each co-location row (by index): (median, 0.9 quantile) from a predictor fitted
     without the row's set. ``fit(rows)`` returns a fitted :class:`SlowdownPredictor`."""
@@ -81,7 +84,7 @@ def denoised(
     instance: Instance,
     rows: Sequence[Measurement],
     predictor: SlowdownPredictor,
-    fit,
+    fit: Fit,
     *,
     noise: float,
     folds: int = 5,
@@ -101,17 +104,18 @@ def denoised(
         if i in predicted else m
         for i, m in enumerate(rows)
     ]
-    data = instance.interference.model_dump(by_alias=True, mode="json")
-    entries = [*data["pairwise"], *data["setwise"]]
-    queries = [
-        (e["target"], frozenset(e["with"] if isinstance(e["with"], list) else [e["with"]]),
-         e["machine_type"])
-        for e in entries
+    inter = instance.interference
+    own = [*inter.pairwise, *inter.setwise]
+    queries = [(e.target, frozenset({e.with_}), e.machine_type) for e in inter.pairwise]
+    queries += [(e.target, frozenset(e.with_), e.machine_type) for e in inter.setwise]
+    if not own:
+        return instance, blended
+    median = predictor.predict_slowdown_many(queries, quantile=0.5)  # the median
+    upper = predictor.predict_slowdown_many(queries, quantile=0.9)
+    moved = [
+        e.model_copy(update={"slowdown": blend(e.slowdown, float(med), float(up), noise)})
+        for e, med, up in zip(own, median, upper, strict=True)
     ]
-    if queries:
-        median = predictor.predict_slowdown_many(queries, quantile=0.5)  # the median
-        upper = predictor.predict_slowdown_many(queries, quantile=0.9)
-        for entry, med, up in zip(entries, median, upper, strict=True):
-            entry["slowdown"] = blend(entry["slowdown"], float(med), float(up), noise)
-    interference = type(instance.interference).model_validate(data)
+    n = len(inter.pairwise)
+    interference = inter.model_copy(update={"pairwise": moved[:n], "setwise": moved[n:]})
     return instance.model_copy(update={"interference": interference}), blended
