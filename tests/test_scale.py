@@ -72,15 +72,19 @@ def _true_minimum(problem, pricer, pi, alpha) -> tuple[float, tuple[int, ...] | 
 @pytest.mark.parametrize("compose", COMPOSE)
 @pytest.mark.parametrize(("n_models", "n_setwise", "high", "slo"),
                          [(7, 5, 0.4, "hard"), (10, 0, 1.5, "soft"), (10, 8, 1.5, "soft")])
-@given(seed=st.integers(0, 10**6), budget=st.sampled_from([1, 3, 10, 10**9]))
-@settings(deadline=None, max_examples=15, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), budget=st.sampled_from([1, 3, 10, 10**9]),
+       keep=st.sampled_from([1, 2, 3, 400]), share=st.sampled_from([0.0, 0.6, 0.9]))
+@settings(deadline=None, max_examples=25, suppress_health_check=[HealthCheck.too_slow])
 def test_compiled_pricing_bounds_the_exact_minimum(
-    compose: str, n_models: int, n_setwise: int, high: float, slo: str, seed: int, budget: int
+    compose: str, n_models: int, n_setwise: int, high: float, slo: str, seed: int, budget: int,
+    keep: int, share: float,
 ) -> None:
-    """The compiled search's lower bound (any node budget) is at most the minimum reduced cost
-    over every configuration (by enumeration); complete, it is that minimum and its best
-    column is the minimizer. High duals make large sets price well: there the bound on what new
-    members cost each other prunes."""
+    """The compiled search's lower bound (any node budget, any number of sets kept) is at most
+    the minimum reduced cost over every configuration (by enumeration); complete with room in
+    its kept list, it is that minimum and its best column is the minimizer. High duals make
+    large sets price well: there the bound on what new members cost each other prunes. A full
+    kept list prunes at its worst value: the bound must then not claim the threshold (``share``
+    of the minimum: few sets below it, as at an LP's duals)."""
     instance = random_instance(seed, n_models=n_models, n_machines=4, n_types=2,
                                max_replicas=2, compose=compose, n_setwise=n_setwise,
                                slo=slo)
@@ -93,10 +97,10 @@ def test_compiled_pricing_bounds_the_exact_minimum(
         pi = rng.uniform(-0.05, high, problem.n_models)
         alpha = {"mean_degradation": 1.0}
         minimum, argmin = _true_minimum(problem, pricer, pi, alpha)
-        fast = pricer.price(pi, 0.0, alpha, Configurations(), node_budget=budget,
-                            deadline=1e18, stats=PricingStats())
+        fast = pricer.price(pi, share * minimum, alpha, Configurations(), node_budget=budget,
+                            deadline=1e18, stats=PricingStats(), keep=keep)
         assert fast.lower <= minimum + 1e-12
-        if fast.complete:
+        if fast.complete and not fast.overflow:
             assert fast.lower == pytest.approx(minimum, abs=1e-9)
             if argmin is not None:
                 assert fast.improving[0][1] == argmin
@@ -217,3 +221,24 @@ def test_slowdown_cache_is_bounded(monkeypatch, objective: str) -> None:
     if free.status.solved:
         assert capped.objective == pytest.approx(free.objective, abs=1e-12)
     assert len(problem._cache) <= 5
+
+
+def test_full_kept_list_does_not_claim_the_threshold() -> None:
+    """Regression: the LP duals at which a kept list of 2, full of sets whose lower-bounded
+    cost is below the threshold but whose exact cost is not, pruned the one improving set; the
+    bound then claimed the threshold (the LP value, above the optimum)."""
+    problem = compile_problem(random_instance(
+        707, n_models=5, n_machines=4, n_types=2, max_replicas=2, n_setwise=4,
+        objective="mean_degradation",
+    ))
+    pricer = TypePricer(problem, 1, None)
+    pi = np.array([0.12163636, 0.21890909, 0.21890909, 0.06563636, 0.01559091])
+    alpha = {"mean_degradation": 1.0}
+    minimum, argmin = _true_minimum(problem, pricer, pi, alpha)
+    mu = -0.34054545
+    assert minimum < mu  # an improving set exists
+    for keep in (1, 2, 3, 400):
+        fast = pricer.price(pi, mu, alpha, Configurations(), node_budget=10**9, deadline=1e18,
+                            stats=PricingStats(), keep=keep)
+        assert fast.complete
+        assert fast.lower <= minimum + 1e-12, keep

@@ -213,10 +213,13 @@ class TypePricer:
             )
             stats.exact_evaluations += len(sets[at : at + EVALUATION_CHUNK])
         improving = []
-        # every set left out has f_lb - pi >= cutoff (below the threshold all are kept unless
-        # there were too many; then the worst kept value bounds the rest), so the exact values
-        # of the kept ones tighten the search's lower bound
-        overflow = n_below > keep
+        # every set left out has f_lb - pi >= cutoff, so the exact values of the kept ones
+        # tighten the search's lower bound: while the kept list has room every set below the
+        # threshold is kept; once it is full the search prunes at its worst value, and sets it
+        # never met (so never counted in n_below) may lie anywhere above that, below the
+        # threshold too (a full list with n_below == keep once claimed the threshold, and with
+        # it a bound above the optimum)
+        overflow = n_below > keep or len(values) >= keep
         cutoff = float(values.max()) if overflow and len(values) else float(mu) - 1e-9
         tightened = min(0.0, cutoff)
         for rc_lb, ms, f in zip(values.tolist(), sets, costs, strict=True):
