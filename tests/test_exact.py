@@ -461,11 +461,11 @@ def test_smoothing_stops_near_the_lp(monkeypatch: pytest.MonkeyPatch) -> None:
         best: list[float] = []
         original = generator.round
 
-        def recording(deadline, node_budget, per_type, smoothing=0.0, _orig=original,
-                      _gen=generator, _calls=calls, _best=best):
+        def recording(deadline, node_budget, per_type, smoothing=0.0, heuristic=False,
+                      _orig=original, _gen=generator, _calls=calls, _best=best):
             lp = float(_gen.h.getInfo().objective_function_value)
             _calls.append((lp, max(_best) if _best else None, smoothing))
-            bound, added = _orig(deadline, node_budget, per_type, smoothing)
+            bound, added = _orig(deadline, node_budget, per_type, smoothing, heuristic)
             if bound is not None:
                 _best.append(bound)
             return bound, added

@@ -13,6 +13,13 @@ fixed as ``sum_c g_c x_c <= V_g``). Relaxing the coverage and fixed-goal rows, e
 on the LP relaxation of the *full* master, hence on the integer optimum, provided the inner
 minimum is exact or bounded from below (:mod:`solvers.exact.pricing`). A round whose every
 type's search finished is *complete*; a complete round with no improving column solves the LP.
+
+Rounds alternate. *Cheap* rounds (a node-budgeted search, plus local search in set space from
+the LP's columns, :mod:`solvers.exact.pricing_heuristic`) move the LP for milliseconds a type;
+an *exhaustive* round proves a bound and runs when a cheap round finds nothing (then at the LP
+duals: the cheap rounds have converged them) or once the cheap rounds since the last exhaustive
+one took as long as it did. Measured at 10,000 x 2,000 seed 2 (docs/formulations.md): the LP
+converges in 21 s instead of not at all in 120 s, and the proved gap falls from 17.9% to 0.8%.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from solvers.exact.goals import meets, stage_coefficients
 from solvers.exact.highs import new_highs, refusal
 from solvers.exact.master import column_block, forbidden, master_rows
 from solvers.exact.pricing import PricingStats, TypePricer, structure_contradicted
+from solvers.exact.pricing_heuristic import local_search_columns
 from solvers.problem import Problem
 
 #: Improving columns added per type and round.
@@ -43,6 +51,9 @@ SMOOTHING = 0.5
 #: bound's distance to the LP. Measured at 2,000 x 500 seed 2: the LP solved two exhaustive
 #: rounds sooner (each ~2 s of pricing there, ~10 s at 10,000 x 2,000).
 SMOOTH_UNTIL = 0.01
+#: Columns of each type in the LP solution that start local-search pricing in a cheap round
+#: (:mod:`solvers.exact.pricing_heuristic`), with as many of the round's best sets.
+HEURISTIC_STARTS = 30
 
 
 @dataclass
@@ -156,8 +167,21 @@ class ColumnGenerator:
             alpha[goal] = alpha.get(goal, 0.0) + float(-n)
         return alpha
 
+    def lp_starts(self) -> dict[int, list[tuple[int, ...]]]:
+        """Each type's columns in the current LP solution, the largest first (local search
+        pricing starts there)."""
+        x = self.lp_values()
+        out: dict[int, list[tuple[int, ...]]] = {}
+        for c in np.argsort(-x, kind="stable"):
+            if x[c] <= 1e-9:
+                break
+            t = self.configs.types[c]
+            if len(out.setdefault(t, [])) < HEURISTIC_STARTS:
+                out[t].append(self.configs.members[c])
+        return out
+
     def round(self, deadline: float, node_budget: int, per_type: int,
-              smoothing: float = 0.0) -> tuple[float | None, int]:
+              smoothing: float = 0.0, heuristic: bool = False) -> tuple[float | None, int]:
         """One pricing round: (Lagrangian bound, columns added). With ``smoothing`` > 0 and a
         center, it prices at the smoothed duals (the bound is valid for any duals) and adds the
         sets that improve at the LP duals; none added is a mispricing, not a solved LP."""
@@ -177,6 +201,7 @@ class ColumnGenerator:
         complete = True
         min_rc = np.zeros(T)
         new: list[tuple[int, tuple[int, ...]]] = []
+        starts = self.lp_starts() if heuristic and HEURISTIC_STARTS else {}
         for t in range(T):
             if self.problem.machines_per_type[t] == 0:
                 continue
@@ -194,6 +219,15 @@ class ColumnGenerator:
                     if rc + float(mu[t] - mu_lp[t]) + float((pi - pi_lp)[list(ms)].sum()) < -1e-9
                 ]
             new += [(t, ms) for _rc, ms in improving[:per_type]]
+            if t in starts:
+                # local search from the LP's columns, at the LP duals
+                searched = local_search_columns(
+                    self.pricers[t], pi_lp, float(mu_lp[t]), alpha, self.configs,
+                    starts[t] + [ms for _rc, ms in improving[:HEURISTIC_STARTS]],
+                    stats=self.stats,
+                )
+                new += [(t, ms) for _rc, ms in searched[:per_type]]
+                self.stats.local_search_columns += len(searched[:per_type])
         bound = None
         # min_rc[t] is each type's exact minimum (complete search) or a lower bound on it
         # (a truncated one: searched part and frontier bound): the bound below is proved either
@@ -216,13 +250,20 @@ class ColumnGenerator:
         meets ``target`` (an incumbent's value: then it is proved optimal), or the deadline."""
         out = CGResult()
         budget = node_budget
-        exact = False  # first cheap rounds (the duals are poor), then exhaustive ones
+        # cheap rounds (a node-budgeted search and local search from the LP's columns) move
+        # the LP; an exhaustive round when they find nothing, and after as much time in them
+        # as the last exhaustive round took (a bound in time), then cheap again
+        exact = False
         mispriced = False
         # the last optimal LP solution: adding columns voids HiGHS's, and a run the deadline
         # cuts still hands its last LP point to rounding
         last_x: np.ndarray | None = None
         last_artificial = 0.0
+        cheap_dry = False  # the last cheap round found nothing: price at the LP duals
+        cheap_since = 0.0  # seconds of cheap rounds since the last exhaustive one
+        exhaustive_took = 0.0  # the last exhaustive round's seconds
         while time.perf_counter() < deadline:
+            round_start = time.perf_counter()
             if not mispriced and not self.solve_lp(deadline):
                 break
             out.rounds += 1
@@ -232,7 +273,8 @@ class ColumnGenerator:
             near = out.bound is not None and out.lp_value - out.bound <= SMOOTH_UNTIL * max(
                 abs(out.lp_value), 1e-9)
             bound, added = self.round(deadline, 10**12 if exact else budget, per_type,
-                                      0.0 if mispriced or near else self.smoothing)
+                                      0.0 if mispriced or near or (exact and cheap_dry)
+                                      else self.smoothing, heuristic=not exact)
             complete = self.last_complete
             # a smoothed round that adds nothing says nothing about the LP: price at its duals
             mispriced = added == 0 and self.last_smoothed
@@ -253,12 +295,20 @@ class ColumnGenerator:
                     break
             if mispriced:
                 continue
+            took = time.perf_counter() - round_start
+            cheap_dry = False
             if added == 0:
                 if complete and bound is not None:
                     break  # complete round, nothing improving: the LP is optimal
-                exact = True  # the cheap search found nothing: search exhaustively
-            elif not complete and not exact and out.rounds % 5 == 0:
-                exact = True  # now and then an exhaustive round, for a bound
+                exact = cheap_dry = True  # the cheap search found nothing: search exhaustively
+            elif exact:
+                # it found improving columns: back to cheap rounds, which move the LP for a
+                # fraction of the time
+                exact, exhaustive_took, cheap_since = False, took, 0.0
+            elif not complete:
+                cheap_since += took
+                if cheap_since >= exhaustive_took:
+                    exact = True  # now and then an exhaustive round, for a bound in time
         if self.stats.structure_violations:
             out.proved_pricing = False
             out.bound = None
@@ -269,6 +319,7 @@ class ColumnGenerator:
             "lagrangian_bound": out.bound,
             "pricing_nodes": self.stats.nodes,
             "pricing_evaluations": self.stats.exact_evaluations,
+            "local_search_columns": self.stats.local_search_columns,
             "pricing_structure": "set-wise entries over composed pairs (monotone bounds)"
             if self.problem.structure is not None
             else "none known (e.g. a learned predictor): only cost >= 0 prunes",

@@ -53,6 +53,7 @@ class PricingStats:
     nodes: int = 0
     exact_evaluations: int = 0
     structure_violations: int = 0
+    local_search_columns: int = 0  # improving columns local-search pricing proposed
 
 
 @dataclass(frozen=True)
