@@ -26,10 +26,10 @@ import os
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from pooled import pooled  # benchmarks/pooled.py, beside this script
 
 from placement.api import solve
 from placement.compile import compile_problem
@@ -153,10 +153,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     jobs = [(s, args) for s in range(args.seeds)]
     rows: list[dict] = []
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        for row in pool.map(one, jobs):
-            rows.append(row)
-            print(row, flush=True)
+    rows += pooled(one, jobs, args.jobs)
     text = report(rows, args)
     write_text_atomic(args.output, text)
     print(text)

@@ -32,10 +32,10 @@ import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from pooled import pooled  # benchmarks/pooled.py, beside this script
 
 from placement.api import solve
 from placement.compile import compile_problem
@@ -245,10 +245,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     jobs = [(s, fam, args) for fam in args.families.split(",") for s in range(args.seeds)]
     rows = []
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        for row in pool.map(one, jobs):
-            rows.append(row)
-            print(row, flush=True)
+    rows += pooled(one, jobs, args.jobs)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
     writer.writeheader()

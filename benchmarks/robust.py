@@ -24,8 +24,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+from pooled import pooled  # benchmarks/pooled.py, beside this script
 
 from placement.api import solve
 from placement.evaluate import evaluate
@@ -142,10 +143,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("-o", "--output", type=Path, default=OUT)
     args = parser.parse_args(argv)
     rows: list[dict] = []
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        for part in pool.map(one, [(s, args) for s in range(args.seeds)]):
-            rows += part
-            print(part, flush=True)
+    for part in pooled(one, [(s, args) for s in range(args.seeds)], args.jobs):
+        rows += part
     text = report(rows, args)
     write_text_atomic(args.output, text)
     print(text)

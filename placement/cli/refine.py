@@ -60,6 +60,7 @@ def refine_command(
     from placement.measure.client import CommandMeasurer, MeasurerError
     from placement.measure.refine import RoundLog, refine
     from solvers import registry
+    from solvers.result import Status
 
     if kind not in KINDS:
         raise InputError("--kind", [("--kind", f"unknown kind {kind!r}; expected one of "
@@ -132,7 +133,7 @@ def refine_command(
         err.print(Text(f"{final.solver} found no placement within --time-limit {time_limit:g} s"
                        f" after {len(result.log)} round(s); try a longer --time-limit or "
                        "--solver auto (it falls back to heuristics)"))
-    raise typer.Exit(SOLVED if final.status in ("optimal", "feasible") else NO_SOLUTION)
+    raise typer.Exit(SOLVED if Status(final.status).solved else NO_SOLUTION)
 
 
 def mount(root: typer.Typer) -> None:
