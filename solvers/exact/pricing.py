@@ -192,7 +192,7 @@ class TypePricer:
         duals = pi[self.idx][order]
         position = np.empty(self.k, dtype=np.int64)
         position[order] = np.arange(self.k)
-        frontier, complete, nodes, kept, values, _n, n_below = price_search(
+        frontier, complete, nodes, kept, values, _n, _n_below = price_search(
             self.req[order], self.cap, int(self.slots), duals, terms.per_member[order],
             float(terms.per_violation), self.slo_limit[order], self.caps[order],
             float(terms.per_machine), self.pair[np.ix_(order, order)], RULES[self.rule],
@@ -217,10 +217,9 @@ class TypePricer:
         # every set left out has f_lb - pi >= cutoff, so the exact values of the kept ones
         # tighten the search's lower bound: while the kept list has room every set below the
         # threshold is kept; once it is full the search prunes at its worst value, and sets it
-        # never met (so never counted in n_below) may lie anywhere above that, below the
-        # threshold too (a full list with n_below == keep once claimed the threshold, and with
-        # it a bound above the optimum)
-        overflow = n_below > keep or len(values) >= keep
+        # never met may lie anywhere above that, below the threshold too (counting the sets
+        # below it, n_below == keep once claimed the threshold: a bound above the optimum)
+        overflow = len(values) >= keep
         cutoff = float(values.max()) if overflow and len(values) else float(mu) - 1e-9
         tightened = min(0.0, cutoff)
         for rc_lb, ms, f in zip(values.tolist(), sets, costs, strict=True):

@@ -53,7 +53,7 @@ def local_search_columns(
     duals = pi[pricer.idx]
     req, cap, caps = pricer.req, pricer.cap, pricer.caps
     local = {m: i for i, m in enumerate(pricer.models)}
-    optima: dict[tuple[int, ...], float] = {}
+    optima: dict[tuple[int, ...], None] = {}  # the local optima, in the starts' order
     for start in starts:
         if not all(m in local for m in start):
             continue
@@ -82,8 +82,7 @@ def local_search_columns(
                 slow += rise[:, add]
                 used = used + req[add]
         if members:
-            key = tuple(sorted(pricer.models[i] for i in members))
-            optima[key] = float(load[members].sum() / 2.0 - duals[members].sum())
+            optima[tuple(sorted(pricer.models[i] for i in members))] = None
     sets = [ms for ms in optima if (pricer.t, ms) not in configs.index]
     if not sets:
         return []
