@@ -2,12 +2,15 @@
 
     python benchmarks/refine_loop.py [--seeds 20] [--families zoo,knee] [--time-limit 10]
                                      [--reference-time-limit 60] [--rounds 3] [--budget 60]
-                                     [--jobs 2] [--denoise]
+                                     [--jobs 2] [--denoise] [--noise 0.025]
 
 For each seed and contention family: a generated 40x12 instance (3 types, load 0.7, soft
 SLOs) and its ground truth (``knee``: the same world under hard-knee bandwidths, a shape the
 generator's tuning never saw; the instance's pairs and sets are re-measured from it), and
-the generator's campaign (every pair plus 200 sets, 2.5% noise). Then, scored by the TRUE
+the generator's campaign (every pair plus 200 sets). Every measurement in the run (the
+instance's, the campaign's, the measurer's) carries lognormal noise of sigma ``--noise``
+(default 2.5%; ``--noise 0`` measures the loop itself, with the noise floor removed). Then,
+scored by the TRUE
 mean degradation:
 
 * ``additive``: cpsat on the instance's measured pairs composed additively;
@@ -52,17 +55,17 @@ from placement.synthetic.truth import GroundTruth, with_family
 from solvers import registry
 
 OUT = Path(__file__).parent / "results" / "refine"
-NOISE = 0.025
+NOISE = 0.025  # the generator's and the simulated profiler's default sigma
 
 
-def remeasured(instance: Instance, truth: GroundTruth, seed: int) -> Instance:
+def remeasured(instance: Instance, truth: GroundTruth, seed: int, noise: float) -> Instance:
     """The instance with its pairwise and set-wise entries measured again from ``truth``."""
     rng = np.random.default_rng([seed, 7])
     data = instance.model_dump(by_alias=True, mode="json")
     for entry in [*data["interference"]["pairwise"], *data["interference"]["setwise"]]:
         co = entry["with"] if isinstance(entry["with"], list) else [entry["with"]]
         value = truth.slowdown(entry["target"], frozenset(co), entry["machine_type"])
-        entry["slowdown"] = round(value * float(np.exp(rng.normal(0.0, NOISE))), 4)
+        entry["slowdown"] = round(value * float(np.exp(rng.normal(0.0, noise))), 4)
     return Instance.model_validate(data)
 
 
@@ -70,8 +73,8 @@ class MeasuredOnce:
     """A slowdown source answering every question as the measurer would: the truth times the
     measurer's noise for that row (the same noise ``placement measure --truth --seed`` adds)."""
 
-    def __init__(self, truth: GroundTruth, seed: int):
-        self.measurer = SimulatedMeasurer(truth, noise=NOISE, seed=seed)
+    def __init__(self, truth: GroundTruth, seed: int, noise: float):
+        self.measurer = SimulatedMeasurer(truth, noise=noise, seed=seed)
 
     def slowdown(self, target: str, co_runners: frozenset[str], machine_type: str) -> float:
         return self.measurer.measure([Request(machine_type, target, frozenset(co_runners))])[0]
@@ -98,19 +101,20 @@ def true_mean(instance: Instance, truth: GroundTruth, solution) -> float | None:
 def one(job: tuple[int, str, argparse.Namespace]) -> dict:
     seed, family, args = job
     instance, truth = generate(
-        n_replicas=40, n_machines=12, n_types=3, load=0.7, seed=seed, slo="soft"
+        n_replicas=40, n_machines=12, n_types=3, load=0.7, seed=seed, slo="soft",
+        noise=args.noise,
     )
     if family != "zoo":
         truth = with_family(truth, family)
-        instance = remeasured(instance, truth, seed)
-    campaign = measure_campaign(instance, truth, n_sets=200, noise=NOISE, seed=seed)
-    row: dict = {"seed": seed, "family": family}
+        instance = remeasured(instance, truth, seed, args.noise)
+    campaign = measure_campaign(instance, truth, n_sets=200, noise=args.noise, seed=seed)
+    row: dict = {"seed": seed, "family": family, "noise": args.noise}
     with tempfile.TemporaryDirectory() as folder:
         truth_path = Path(folder) / "truth.json"
         truth.save(truth_path)
         measurer = CommandMeasurer(
             [sys.executable, "-m", "placement", "measure", "--truth", str(truth_path),
-             "--seed", str(seed)]
+             "--seed", str(seed), "--noise", str(args.noise)]
         )
         started = time.perf_counter()
         additive = solve(instance, "cpsat", time_limit=args.time_limit, seed=0)
@@ -118,8 +122,12 @@ def one(job: tuple[int, str, argparse.Namespace]) -> dict:
         row["additive_status"] = additive.status
         row["truth_exact"], row["truth_exact_status"] = exact_true_mean(
             instance, truth, truth, args.reference_time_limit)
-        row["noisy_oracle"], row["noisy_oracle_status"] = exact_true_mean(
-            instance, truth, MeasuredOnce(truth, seed), args.reference_time_limit)
+        if args.noise > 0:
+            row["noisy_oracle"], row["noisy_oracle_status"] = exact_true_mean(
+                instance, truth, MeasuredOnce(truth, seed, args.noise),
+                args.reference_time_limit)
+        else:  # without noise the measurer answers as the truth does: truth-exact itself
+            row["noisy_oracle"], row["noisy_oracle_status"] = None, "-"
         alone = refine(instance, campaign, measurer, rounds=0, solver="cpsat",
                        time_limit=args.time_limit)
         row["predictor"] = true_mean(instance, truth, alone.solution)
@@ -130,7 +138,7 @@ def one(job: tuple[int, str, argparse.Namespace]) -> dict:
         row["refine_status"] = loop.solution.status
         if args.denoise:
             quiet = refine(instance, campaign, measurer, rounds=args.rounds, budget=args.budget,
-                           solver="cpsat", time_limit=args.time_limit, measurement_noise=NOISE)
+                           solver="cpsat", time_limit=args.time_limit, measurement_noise=args.noise)
             row["refine_denoised"] = true_mean(instance, truth, quiet.solution)
         row["sets_measured"] = sum(r.sets_asked for r in loop.log)
         row["chosen_error_first_pct"] = loop.log[0].chosen_error_pct if loop.log else None
@@ -143,6 +151,16 @@ def ratio_median(rows: list[dict], a: str, b: str) -> float | None:
     return statistics.median(values) if values else None
 
 
+def output_option(args: argparse.Namespace) -> str:
+    """`` -o FOLDER`` (relative to the repository) when the report is not written to OUT."""
+    if args.output.resolve() == OUT.resolve():
+        return ""
+    try:
+        return f" -o {args.output.resolve().relative_to(Path(__file__).parent.parent.resolve())}"
+    except ValueError:
+        return f" -o {args.output}"
+
+
 def report(rows: list[dict], args: argparse.Namespace) -> str:
     lines = [
         "# Learning from what is placed: refine vs additive pairs vs the truth-exact optimum",
@@ -150,10 +168,10 @@ def report(rows: list[dict], args: argparse.Namespace) -> str:
         f"Regenerate with: `python benchmarks/refine_loop.py --seeds {args.seeds} --families "
         f"{args.families} --time-limit {args.time_limit:g} --reference-time-limit "
         f"{args.reference_time_limit:g} --rounds {args.rounds} --budget {args.budget}"
-        f"{' --denoise' if args.denoise else ''}`",
+        f"{' --denoise' if args.denoise else ''} --noise {args.noise:g}{output_option(args)}`",
         "",
         "40x12 generated instances (3 types, load 0.7, soft SLOs), campaign: every pair + 200 "
-        "sets with 2.5% noise. cpsat in every arm, "
+        f"sets; every measurement with {100 * args.noise:g}% lognormal noise. cpsat in every arm, "
         f"{args.time_limit:g} s per solve, {args.reference_time_limit:g} s for the two "
         "references (truth-exact: the truth answers; noisy-oracle: the measurer answers every "
         "set once, noise included). Figures are TRUE mean degradation; ratios are medians over "
@@ -187,9 +205,9 @@ def report(rows: list[dict], args: argparse.Namespace) -> str:
     if args.denoise:
         lines += [
             "",
-            "With `--denoise`: `refine --measurement-noise 0.025` (the final solve blends each "
-            "measured co-location with an out-of-fold prediction, docs/refine.md), on the same "
-            "measurements:",
+            f"With `--denoise`: `refine --measurement-noise {args.noise:g}` (the final solve "
+            "blends each measured co-location with an out-of-fold prediction, docs/refine.md), "
+            "on the same measurements:",
             "",
             "| family | seeds | refine | refine, denoised | denoised / truth-exact "
             "| refine / truth-exact | denoised / refine | denoised better / worse / equal |",
@@ -240,9 +258,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--budget", type=int, default=60)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--denoise", action="store_true",
-                        help="also run refine with --measurement-noise (the measurer's 2.5%%)")
+                        help="also run refine with --measurement-noise (the measurer's sigma)")
+    parser.add_argument("--noise", type=float, default=NOISE,
+                        help="sigma of every measurement's lognormal noise (0: none)")
     parser.add_argument("-o", "--output", type=Path, default=OUT)
     args = parser.parse_args(argv)
+    if not 0.0 <= args.noise < 1.0:
+        parser.error(f"--noise must be a sigma in [0, 1), got {args.noise}")
+    if args.denoise and args.noise == 0:
+        parser.error("--denoise needs noisy measurements (--noise > 0)")
     jobs = [(s, fam, args) for fam in args.families.split(",") for s in range(args.seeds)]
     rows = []
     rows += pooled(one, jobs, args.jobs)
