@@ -10,8 +10,7 @@ generator's tuning never saw; the instance's pairs and sets are re-measured from
 the generator's campaign (every pair plus 200 sets). Every measurement in the run (the
 instance's, the campaign's, the measurer's) carries lognormal noise of sigma ``--noise``
 (default 2.5%; ``--noise 0`` measures the loop itself, with the noise floor removed). Then,
-scored by the TRUE
-mean degradation:
+scored by the TRUE mean degradation:
 
 * ``additive``: cpsat on the instance's measured pairs composed additively;
 * ``predictor``: cpsat with a gbt-pairs predictor fitted on the campaign (refine, 0 rounds);
