@@ -1,7 +1,7 @@
 """What measurement noise costs `refine`: its distance to the truth-exact optimum against sigma.
 
-    python benchmarks/refine_noise.py results/refine-noise0=0 results/refine-noise1=0.01 \\
-        results/refine=0.025
+    python benchmarks/refine_noise.py results/refine-sigma0=0 results/refine-sigma0.01=0.01 \\
+        results/refine-sigma0.015=0.015 results/refine=0.025
 
 Each argument is a folder written by ``benchmarks/refine_loop.py --noise SIGMA`` (its
 ``rows.csv``) and that SIGMA; folders are relative to this script's. For each contention family
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import io
-import statistics
 import sys
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
+from refine_loop import ratio_median  # noqa: E402  (benchmarks/refine_loop.py, beside this)
 
 from placement.formats.files import write_bytes_atomic, write_text_atomic  # noqa: E402
 
@@ -34,20 +34,25 @@ ARMS = [("refine", "refine"), ("noisy_oracle", "noisy oracle"),
 TARGET = 1.02
 
 
-def read(argument: str) -> tuple[float, list[dict[str, str]]]:
+def number(text: str) -> float | str | None:
+    """A rows.csv cell as refine_loop wrote it: a figure, a status, or empty (None)."""
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def read(argument: str) -> tuple[float, list[dict]]:
     folder, sep, sigma = argument.rpartition("=")
     if not sep:
         raise SystemExit(f"expected FOLDER=SIGMA, got {argument!r}")
     path = HERE / folder / "rows.csv"
     if not path.is_file():
         raise SystemExit(f"{path}: no rows.csv (run benchmarks/refine_loop.py -o {folder})")
-    return float(sigma), list(csv.DictReader(path.open()))
-
-
-def ratio(rows: list[dict[str, str]], arm: str) -> float | None:
-    values = [float(r[arm]) / float(r["truth_exact"]) for r in rows
-              if r.get(arm) and r.get("truth_exact")]
-    return statistics.median(values) if values else None
+    with path.open() as f:
+        return float(sigma), [{k: number(v) for k, v in r.items()} for r in csv.DictReader(f)]
 
 
 def main(argv: list[str]) -> int:
@@ -56,12 +61,14 @@ def main(argv: list[str]) -> int:
     runs = sorted(read(a) for a in argv)
     families = sorted({r["family"] for _, rows in runs for r in rows},
                       key=lambda f: (f != "zoo", f))
-    table: dict[tuple[str, float], dict[str, float | None]] = {}
-    for sigma, rows in runs:
-        for family in families:
+    table: dict[tuple[str, float], dict[str, float | None]] = {}  # family-major order
+    for family in families:
+        for sigma, rows in runs:
             part = [r for r in rows if r["family"] == family]
             if part:
-                table[family, sigma] = {arm: ratio(part, arm) for arm, _ in ARMS}
+                table[family, sigma] = {
+                    arm: ratio_median(part, arm, "truth_exact") for arm, _ in ARMS
+                }
                 # without noise the measurer is the truth: the noisy oracle is truth-exact
                 if sigma == 0:
                     table[family, sigma]["noisy_oracle"] = 1.0
@@ -82,8 +89,7 @@ def main(argv: list[str]) -> int:
         "| family | noise sigma | seeds | " + " | ".join(label for _, label in ARMS) + " |",
         "|---|---|---|" + "---|" * len(ARMS),
     ]
-    for (family, sigma), cells in sorted(table.items(), key=lambda kv: (families.index(kv[0][0]),
-                                                                          kv[0][1])):
+    for (family, sigma), cells in table.items():
         lines.append(
             f"| {family} | {100 * sigma:g}% | {cells['seeds']:g} | "
             + " | ".join("-" if cells[a] is None else f"{cells[a]:.3f}" for a, _ in ARMS) + " |"
